@@ -1,0 +1,154 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import "fmt"
+
+// Annotations users set on a release.
+const (
+	// PromoteAnnotation promotes a release waiting in AwaitingPromotion. Its value is the
+	// revision it applies to, so an annotation left over from an earlier release never
+	// promotes a later one.
+	PromoteAnnotation = "deploy.softfactory.io/promote"
+	// AbortAnnotation aborts the release whose revision is its value: green is scaled down
+	// (or kept, per spec.rollback.onFailure) and traffic stays where it is.
+	AbortAnnotation = "deploy.softfactory.io/abort"
+)
+
+// Labels and annotations the operator puts on what it makes.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelComponent = "app.kubernetes.io/component"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// LabelColor selects one colour's pods; the active Service's selector flips on it.
+	LabelColor = "deploy.softfactory.io/color"
+	// LabelRevision marks a child with the release revision it belongs to.
+	LabelRevision = "deploy.softfactory.io/revision"
+
+	// AppName is the value of app.kubernetes.io/name on everything the operator makes.
+	AppName = "softfactory"
+	// ManagedBy is the value of app.kubernetes.io/managed-by.
+	ManagedBy = "softfactory-release-operator"
+
+	// ScaleDownAtAnnotation, on the old colour's Deployment, holds the RFC 3339 time after
+	// which it may scale to zero. Stored on the object so an operator restart keeps it.
+	ScaleDownAtAnnotation = "deploy.softfactory.io/scale-down-at"
+	// PromotedAtAnnotation, on the active Service, holds when the selector last flipped.
+	PromotedAtAnnotation = "deploy.softfactory.io/promoted-at"
+	// RevisionAnnotation, on a colour's Deployment, holds the release revision it runs.
+	RevisionAnnotation = "deploy.softfactory.io/revision"
+	// ProgressStartedAnnotation, on a colour's Deployment, holds when it got its current
+	// revision; progressDeadlineSeconds counts from there.
+	ProgressStartedAnnotation = "deploy.softfactory.io/progress-started-at"
+)
+
+// Components, the value of app.kubernetes.io/component.
+const (
+	ComponentApp       = "app"
+	ComponentBackup    = "backup"
+	ComponentMigration = "migration"
+	ComponentRestore   = "restore"
+	ComponentSmokeTest = "smoke-test"
+	ComponentAlerts    = "alerts"
+)
+
+// DeploymentName is the Deployment of one colour: <release>-blue or <release>-green.
+func (r *SoftFactoryRelease) DeploymentName(c Color) string {
+	return r.Name + "-" + string(c)
+}
+
+// ActiveServiceName is the Service clients use: spec.service.name, or the release name.
+func (r *SoftFactoryRelease) ActiveServiceName() string {
+	if r.Spec.Service.Name != "" {
+		return r.Spec.Service.Name
+	}
+	return r.Name
+}
+
+// PreviewServiceName is the Service that reaches the colour under test.
+func (r *SoftFactoryRelease) PreviewServiceName() string {
+	return r.ActiveServiceName() + "-preview"
+}
+
+// BackupJobName is the backup Job of a revision.
+func (r *SoftFactoryRelease) BackupJobName(revision string) string {
+	return childName(r.Name, "backup", revision)
+}
+
+// MigrationJobName is the migration Job of a revision.
+func (r *SoftFactoryRelease) MigrationJobName(revision string) string {
+	return childName(r.Name, "migrate", revision)
+}
+
+// RestoreJobName is the restore Job that undoes a revision's failed migration.
+func (r *SoftFactoryRelease) RestoreJobName(revision string) string {
+	return childName(r.Name, "restore", revision)
+}
+
+// SmokeTestJobName is the smoke-test Job of a revision.
+func (r *SoftFactoryRelease) SmokeTestJobName(revision string) string {
+	return childName(r.Name, "smoke", revision)
+}
+
+// ScheduledBackupName is the CronJob taking scheduled backups.
+func (r *SoftFactoryRelease) ScheduledBackupName() string {
+	return r.Name + "-backup-scheduled"
+}
+
+// PrometheusRuleName is the PrometheusRule with the release's alerts.
+func (r *SoftFactoryRelease) PrometheusRuleName() string {
+	return r.Name + "-alerts"
+}
+
+// maxJobNameLength keeps Job names within 63 characters, because the Job controller
+// copies the name into the job-name label of its pods.
+const maxJobNameLength = 63
+
+// childName joins release, kind and revision. CEL limits release names to 40
+// characters, so this never trims in practice; the trim is a guard for objects that
+// predate the rule, and it keeps the revision, which makes the name unique.
+func childName(release, kind, revision string) string {
+	suffix := fmt.Sprintf("-%s-%s", kind, revision)
+	if len(release)+len(suffix) > maxJobNameLength {
+		release = release[:maxJobNameLength-len(suffix)]
+	}
+	return release + suffix
+}
+
+// AutoPromoteEnabled reports whether green is promoted without a human.
+func (s *BlueGreenSpec) AutoPromoteEnabled() bool {
+	return s.AutoPromote == nil || *s.AutoPromote
+}
+
+// ReplicaCount is spec.replicas with its default.
+func (r *SoftFactoryRelease) ReplicaCount() int32 {
+	if r.Spec.Replicas == nil {
+		return 2
+	}
+	return *r.Spec.Replicas
+}
+
+// IsEnabled reports whether the PrometheusRule is wanted.
+func (p *PrometheusRuleSpec) IsEnabled() bool {
+	return p.Enabled == nil || *p.Enabled
+}
+
+// VerifyEnabled reports whether dumps are verified.
+func (b *BackupSpec) VerifyEnabled() bool {
+	return b.Verify.Enabled == nil || *b.Verify.Enabled
+}

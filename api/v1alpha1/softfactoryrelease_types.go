@@ -1,0 +1,867 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// SoftFactoryReleaseSpec declares one release of the SoftFactory API: which image to run
+// and how the operator takes it to production (backup, migration, blue/green, gates).
+//
+// Validation lives here, in the CRD (OpenAPI and CEL), so a bad manifest is refused at
+// `kubectl apply` time with a message that says what to fix.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.backup) || has(self.database)",message="spec.backup needs spec.database: set spec.database.urlSecretRef to the Secret holding DATABASE_URL"
+// +kubebuilder:validation:XValidation:rule="!has(self.migration) || has(self.backup)",message="spec.migration needs spec.backup: the operator never migrates without a verified backup; add spec.backup with a volume"
+// +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !self.rollback.restoreDatabase || (has(self.database) && has(self.backup))",message="spec.rollback.restoreDatabase needs spec.database and spec.backup: there is no dump to restore from without them"
+// +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !self.rollback.restoreDatabase || has(self.migration)",message="spec.rollback.restoreDatabase only applies when spec.migration is set: the restore undoes a failed migration"
+type SoftFactoryReleaseSpec struct {
+	// image is the SoftFactory API container image, for example
+	// registry.example.com/softfactory:1.4.2. A changed image is a new release.
+	// +required
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="spec.image must not be empty or whitespace: give an image reference such as registry.example.com/softfactory:1.4.2"
+	// +kubebuilder:validation:XValidation:rule="!self.contains(' ') && !self.contains('\\t') && !self.contains('\\n')",message="spec.image must not contain whitespace: give a single image reference"
+	Image string `json:"image"`
+
+	// replicas is the number of API pods of the active colour. Defaults to 2.
+	// +optional
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// port is the container port the API listens on. Defaults to 8000.
+	// +optional
+	// +kubebuilder:default=8000
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+
+	// healthCheck configures the readiness and liveness probes. Defaults to GET /health.
+	// +optional
+	// +kubebuilder:default={}
+	HealthCheck HealthCheckSpec `json:"healthCheck,omitempty"`
+
+	// env adds environment variables to the API container (and to the migration Job).
+	// +optional
+	// +kubebuilder:validation:MaxItems=200
+	// +listType=map
+	// +listMapKey=name
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// envFrom adds environment from ConfigMaps or Secrets to the API container (and to the
+	// migration Job), for example the Secret that holds the Flask configuration.
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	EnvFrom []corev1.EnvFromSource `json:"envFrom,omitempty"`
+
+	// resources are the API container's requests and limits.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// podTemplate overrides parts of the API pod template: labels, annotations, volumes,
+	// node selection, sidecars. Defaults to nothing.
+	// +optional
+	PodTemplate *PodTemplateOverrides `json:"podTemplate,omitempty"`
+
+	// service configures the active Service (and its preview twin `<name>-preview`).
+	// Defaults to a ClusterIP Service named after the release on port 80.
+	// +optional
+	// +kubebuilder:default={}
+	Service ServiceSpec `json:"service,omitempty"`
+
+	// database points at the PostgreSQL database of this release. Needed for backups and
+	// restores. The operator never reads the Secret: it passes it to its Jobs by reference.
+	// +optional
+	Database *DatabaseSpec `json:"database,omitempty"`
+
+	// backup configures the pre-migration backup (pg_dump to a volume). Needs database.
+	// +optional
+	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// migration configures the schema migration Job run before green comes up. Needs backup.
+	// +optional
+	Migration *MigrationSpec `json:"migration,omitempty"`
+
+	// strategy configures the blue/green switch. Defaults to automatic promotion.
+	// +optional
+	// +kubebuilder:default={}
+	Strategy StrategySpec `json:"strategy,omitempty"`
+
+	// rollback says what happens when a release fails. Defaults to scaling green down and
+	// never touching the database.
+	// +optional
+	// +kubebuilder:default={}
+	Rollback RollbackSpec `json:"rollback,omitempty"`
+
+	// monitoring configures the PrometheusRule with the runbook's alerts. Defaults to
+	// enabled with the runbook's thresholds.
+	// +optional
+	// +kubebuilder:default={}
+	Monitoring MonitoringSpec `json:"monitoring,omitempty"`
+
+	// paused freezes the release where it is: no new Job, no scale, no flip. Defaults to false.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// revisionHistoryLimit bounds status.history. Defaults to 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	RevisionHistoryLimit int32 `json:"revisionHistoryLimit,omitempty"`
+}
+
+// HealthCheckSpec is the HTTP endpoint the probes call, the runbook's `curl /health`.
+type HealthCheckSpec struct {
+	// path is the HTTP path of the health endpoint. Defaults to /health.
+	// +optional
+	// +kubebuilder:default="/health"
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="spec.healthCheck.path must start with '/', for example /health"
+	// +kubebuilder:validation:XValidation:rule="!self.contains(' ') && !self.contains('?') && !self.contains('#')",message="spec.healthCheck.path must be a plain URL path without spaces, query or fragment, for example /health"
+	Path string `json:"path,omitempty"`
+
+	// initialDelaySeconds before the first probe. Defaults to 0.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+
+	// periodSeconds between probes. Defaults to 5.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	PeriodSeconds int32 `json:"periodSeconds,omitempty"`
+
+	// timeoutSeconds of one probe. Defaults to 2.
+	// +optional
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=1
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+
+	// failureThreshold is how many failed probes mark a pod unready. Defaults to 3.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	FailureThreshold int32 `json:"failureThreshold,omitempty"`
+}
+
+// PodTemplateOverrides are the parts of the API pod template a user may set. The
+// operator owns the rest (image, probes, labels it selects on, security defaults).
+type PodTemplateOverrides struct {
+	// labels are added to the pods. The operator's own labels win on conflict.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// annotations are added to the pods.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// serviceAccountName runs the pods as this ServiceAccount. Defaults to the namespace's default.
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// imagePullSecrets for private registries.
+	// +optional
+	// +listType=atomic
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+
+	// nodeSelector constrains the pods to matching nodes.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// tolerations for tainted nodes.
+	// +optional
+	// +listType=atomic
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// affinity rules for the pods.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// topologySpreadConstraints spread the pods across zones or nodes.
+	// +optional
+	// +listType=atomic
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+
+	// priorityClassName of the pods.
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+
+	// volumes are added to the pod.
+	// +optional
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=map
+	// +listMapKey=name
+	Volumes []corev1.Volume `json:"volumes,omitempty"`
+
+	// volumeMounts are added to the API container.
+	// +optional
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=atomic
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+
+	// sidecars are extra containers beside the API container.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:XValidation:rule="self.all(c, c.name != 'api')",message="spec.podTemplate.sidecars must not be named 'api': that name is the operator's API container"
+	Sidecars []corev1.Container `json:"sidecars,omitempty"`
+
+	// terminationGracePeriodSeconds of the pods. Defaults to Kubernetes' 30.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TerminationGracePeriodSeconds *int64 `json:"terminationGracePeriodSeconds,omitempty"`
+}
+
+// ServiceSpec configures the active Service that clients use and the preview Service
+// that reaches the colour under test.
+type ServiceSpec struct {
+	// name of the active Service. Defaults to the release name. The preview Service is
+	// `<name>-preview`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=55
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="spec.service.name must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter"
+	Name string `json:"name,omitempty"`
+
+	// port the Service exposes. Defaults to 80.
+	// +optional
+	// +kubebuilder:default=80
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+
+	// type of the active Service. Defaults to ClusterIP.
+	// +optional
+	// +kubebuilder:default=ClusterIP
+	Type corev1.ServiceType `json:"type,omitempty"`
+}
+
+// SecretKeyRef names one key of a Secret in the release's namespace.
+type SecretKeyRef struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key in the Secret. Defaults to DATABASE_URL.
+	// +optional
+	// +kubebuilder:default=DATABASE_URL
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
+}
+
+// DatabaseSpec points at the release's PostgreSQL database.
+type DatabaseSpec struct {
+	// urlSecretRef is the Secret key holding the database URL, in libpq form
+	// (postgresql://user:pass@host:5432/db) or SQLAlchemy form
+	// (postgresql+psycopg2://...). Jobs get it through secretKeyRef only.
+	// +required
+	URLSecretRef SecretKeyRef `json:"urlSecretRef"`
+}
+
+// BackupVolume is where dumps are written. The operator never deletes it.
+type BackupVolume struct {
+	// persistentVolumeClaim names an existing PVC in the release's namespace.
+	// +required
+	PersistentVolumeClaim *corev1.PersistentVolumeClaimVolumeSource `json:"persistentVolumeClaim"`
+}
+
+// BackupVerifySpec configures the check of each dump before a migration may run.
+type BackupVerifySpec struct {
+	// enabled runs `pg_restore --list` on the dump and checks its size. Defaults to true.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// minSizeBytes is the smallest dump accepted. Defaults to 1 (non-empty).
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	MinSizeBytes int64 `json:"minSizeBytes,omitempty"`
+}
+
+// BackupSpec configures the pg_dump taken before every migration.
+type BackupSpec struct {
+	// volume receives the dumps as `<release>-<revision>-<UTC timestamp>.dump`.
+	// +required
+	Volume BackupVolume `json:"volume"`
+
+	// image with pg_dump and pg_restore. Defaults to postgres:15-alpine.
+	// +optional
+	// +kubebuilder:default="postgres:15-alpine"
+	// +kubebuilder:validation:MinLength=1
+	Image string `json:"image,omitempty"`
+
+	// keepLast is how many of this release's dumps to keep; older ones are pruned after a
+	// verified backup. Other files on the volume are never touched. Defaults to 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	KeepLast int32 `json:"keepLast,omitempty"`
+
+	// verify checks each dump before the migration may run. Defaults to enabled.
+	// +optional
+	// +kubebuilder:default={}
+	Verify BackupVerifySpec `json:"verify,omitempty"`
+
+	// schedule, a cron expression, also takes backups on a timer outside releases
+	// (a CronJob). Defaults to none.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.split(' ').filter(f, f != '').size() == 5 || self.startsWith('@')",message="spec.backup.schedule must be a cron expression with five fields, for example '0 3 * * *', or a macro such as @daily"
+	Schedule string `json:"schedule,omitempty"`
+
+	// activeDeadlineSeconds bounds the backup Job. Defaults to 3600.
+	// +optional
+	// +kubebuilder:default=3600
+	// +kubebuilder:validation:Minimum=1
+	ActiveDeadlineSeconds int64 `json:"activeDeadlineSeconds,omitempty"`
+
+	// backoffLimit is how many times a failed backup pod is retried. Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
+
+	// resources of the backup container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// MigrationSpec configures the schema migration, the runbook's `flask db upgrade`.
+type MigrationSpec struct {
+	// command run by the migration Job. Defaults to ["flask", "db", "upgrade"].
+	// +optional
+	// +kubebuilder:default={"flask","db","upgrade"}
+	// +kubebuilder:validation:MinItems=1
+	// +listType=atomic
+	Command []string `json:"command,omitempty"`
+
+	// args passed to the command.
+	// +optional
+	// +listType=atomic
+	Args []string `json:"args,omitempty"`
+
+	// image of the migration Job. Defaults to spec.image.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// env adds variables to the migration Job, after the API's own env.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// activeDeadlineSeconds bounds the migration Job. Defaults to 600.
+	// +optional
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=1
+	ActiveDeadlineSeconds int64 `json:"activeDeadlineSeconds,omitempty"`
+
+	// backoffLimit is how many times a failed migration pod is retried. Defaults to 0:
+	// a half-applied migration is for a human to look at, not to run again blindly.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
+}
+
+// StrategySpec holds the rollout strategy. Only blue/green exists today.
+type StrategySpec struct {
+	// blueGreen configures the blue/green switch.
+	// +optional
+	// +kubebuilder:default={}
+	BlueGreen BlueGreenSpec `json:"blueGreen,omitempty"`
+}
+
+// BlueGreenSpec configures how green is verified, promoted and how long blue stays.
+type BlueGreenSpec struct {
+	// autoPromote flips traffic as soon as green passes its gates. With false the release
+	// waits in AwaitingPromotion for the promote annotation. Defaults to true.
+	// +optional
+	// +kubebuilder:default=true
+	AutoPromote *bool `json:"autoPromote,omitempty"`
+
+	// scaleDownDelaySeconds keeps the old colour up after the flip (kube-proxy
+	// propagation and an instant rollback window). Defaults to 30.
+	// +optional
+	// +kubebuilder:default=30
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	ScaleDownDelaySeconds *int32 `json:"scaleDownDelaySeconds,omitempty"`
+
+	// progressDeadlineSeconds is how long green may take to become available before
+	// the release is aborted (green scaled down, traffic never moved). Defaults to 600.
+	// +optional
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	ProgressDeadlineSeconds int32 `json:"progressDeadlineSeconds,omitempty"`
+
+	// smokeTest is a Job run against the preview Service before promotion; it must
+	// complete. It gets PREVIEW_URL in its environment. Defaults to none.
+	// +optional
+	SmokeTest *SmokeTestSpec `json:"smokeTest,omitempty"`
+
+	// prePromotionAnalysis are Prometheus checks on the preview colour that must pass
+	// before promotion. Defaults to none.
+	// +optional
+	PrePromotionAnalysis *AnalysisSpec `json:"prePromotionAnalysis,omitempty"`
+
+	// postPromotionAnalysis are Prometheus checks run after the flip while the old colour
+	// is still up; a failure flips back at once. Defaults to none.
+	// +optional
+	PostPromotionAnalysis *PostPromotionAnalysisSpec `json:"postPromotionAnalysis,omitempty"`
+}
+
+// SmokeTestSpec is a Job that tests the preview colour before promotion.
+type SmokeTestSpec struct {
+	// image of the smoke-test Job. Defaults to spec.image.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// command of the smoke test, for example ["pytest", "tests/smoke"].
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +listType=atomic
+	Command []string `json:"command"`
+
+	// args passed to the command.
+	// +optional
+	// +listType=atomic
+	Args []string `json:"args,omitempty"`
+
+	// env adds variables to the smoke test.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// activeDeadlineSeconds bounds the smoke test. Defaults to 300.
+	// +optional
+	// +kubebuilder:default=300
+	// +kubebuilder:validation:Minimum=1
+	ActiveDeadlineSeconds int64 `json:"activeDeadlineSeconds,omitempty"`
+}
+
+// MetricCheck is one PromQL query and the range its value must stay in.
+// +kubebuilder:validation:XValidation:rule="has(self.min) || has(self.max)",message="a check needs min, max or both: otherwise it can never fail"
+// +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || double(self.min) <= double(self.max)",message="a check's min must not be above its max"
+type MetricCheck struct {
+	// name of the check, shown in conditions and events.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// query is PromQL returning one number. `$COLOR`, `$NAMESPACE` and `$RELEASE` are
+	// replaced by the colour under test, the namespace and the release name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	Query string `json:"query"`
+
+	// min is the smallest passing value, a decimal such as "0.95".
+	// +optional
+	// +kubebuilder:validation:Pattern=`^-?[0-9]+(\.[0-9]+)?$`
+	Min *string `json:"min,omitempty"`
+
+	// max is the largest passing value, a decimal such as "0.05".
+	// +optional
+	// +kubebuilder:validation:Pattern=`^-?[0-9]+(\.[0-9]+)?$`
+	Max *string `json:"max,omitempty"`
+}
+
+// AnalysisSpec is a set of Prometheus checks evaluated repeatedly.
+type AnalysisSpec struct {
+	// prometheusURL is the Prometheus server to query, for example
+	// http://prometheus-operated.monitoring:9090.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="prometheusURL must start with http:// or https://"
+	PrometheusURL string `json:"prometheusURL"`
+
+	// checks that must all pass.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=map
+	// +listMapKey=name
+	Checks []MetricCheck `json:"checks"`
+
+	// intervalSeconds between evaluations. Defaults to 30.
+	// +optional
+	// +kubebuilder:default=30
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3600
+	IntervalSeconds int32 `json:"intervalSeconds,omitempty"`
+
+	// successfulRuns is how many consecutive passing evaluations are needed. Defaults to 3.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	SuccessfulRuns int32 `json:"successfulRuns,omitempty"`
+
+	// failureLimit is how many failing evaluations end the analysis as failed.
+	// Inconclusive ones (Prometheus unreachable, query error) never count as passing.
+	// Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	FailureLimit int32 `json:"failureLimit,omitempty"`
+}
+
+// PostPromotionAnalysisSpec runs checks for a window after the flip.
+type PostPromotionAnalysisSpec struct {
+	AnalysisSpec `json:",inline"`
+
+	// windowSeconds is how long after the flip the checks run. The old colour stays up at
+	// least this long. Defaults to 300.
+	// +optional
+	// +kubebuilder:default=300
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	WindowSeconds int32 `json:"windowSeconds,omitempty"`
+}
+
+// FailurePolicy says what happens to green when a release fails.
+// +kubebuilder:validation:Enum=ScaleDown;Keep
+type FailurePolicy string
+
+const (
+	// FailurePolicyScaleDown scales the failed colour to zero (its Deployment stays).
+	FailurePolicyScaleDown FailurePolicy = "ScaleDown"
+	// FailurePolicyKeep leaves the failed colour running for inspection; it never gets traffic.
+	FailurePolicyKeep FailurePolicy = "Keep"
+)
+
+// RollbackSpec says what happens when a release fails.
+type RollbackSpec struct {
+	// onFailure is ScaleDown (the failed green scales to zero) or Keep (left running for
+	// inspection, never receiving traffic). Defaults to ScaleDown.
+	// +optional
+	// +kubebuilder:default=ScaleDown
+	OnFailure FailurePolicy `json:"onFailure,omitempty"`
+
+	// restoreDatabase, when a migration fails, runs a restore Job that loads the
+	// pre-release dump back (pg_restore --clean). Opt-in: it overwrites the database.
+	// Defaults to false.
+	// +optional
+	RestoreDatabase bool `json:"restoreDatabase,omitempty"`
+}
+
+// MonitoringSpec configures the alerts kept beside the release.
+type MonitoringSpec struct {
+	// prometheusRule is the PrometheusRule carrying the runbook's alerts.
+	// +optional
+	// +kubebuilder:default={}
+	PrometheusRule PrometheusRuleSpec `json:"prometheusRule,omitempty"`
+}
+
+// PrometheusRuleSpec configures the generated PrometheusRule.
+type PrometheusRuleSpec struct {
+	// enabled creates the PrometheusRule (skipped with a condition where the CRD is not
+	// installed). Defaults to true.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// labels are put on the PrometheusRule so a Prometheus ruleSelector picks it up,
+	// for example {release: prometheus}.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// runbookURL is put in every alert's runbook_url annotation.
+	// +optional
+	// +kubebuilder:default="https://github.com/softfactory/release-operator/blob/main/docs/runbook.md"
+	RunbookURL string `json:"runbookURL,omitempty"`
+
+	// thresholds of the alerts. Defaults to the runbook's values.
+	// +optional
+	// +kubebuilder:default={}
+	Thresholds AlertThresholds `json:"thresholds,omitempty"`
+}
+
+// PrometheusDuration is a Prometheus duration such as 30s, 5m or 1h30m.
+// +kubebuilder:validation:Pattern=`^(0|([0-9]+(ms|s|m|h|d|w|y))+)$`
+type PrometheusDuration string
+
+// AlertThresholds are the alert thresholds, defaulting to the runbook's.
+type AlertThresholds struct {
+	// apiDownFor is how long the API must be down before APIDown fires. Defaults to 2m.
+	// +optional
+	// +kubebuilder:default="2m"
+	APIDownFor PrometheusDuration `json:"apiDownFor,omitempty"`
+
+	// errorRatePercent is the share of 5xx responses above which HighErrorRate fires.
+	// Defaults to 5.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	ErrorRatePercent int32 `json:"errorRatePercent,omitempty"`
+
+	// errorRateFor defaults to 5m.
+	// +optional
+	// +kubebuilder:default="5m"
+	ErrorRateFor PrometheusDuration `json:"errorRateFor,omitempty"`
+
+	// memoryPercent of the container memory limit above which HighMemoryUsage fires.
+	// Defaults to 90.
+	// +optional
+	// +kubebuilder:default=90
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MemoryPercent int32 `json:"memoryPercent,omitempty"`
+
+	// memoryFor defaults to 5m.
+	// +optional
+	// +kubebuilder:default="5m"
+	MemoryFor PrometheusDuration `json:"memoryFor,omitempty"`
+
+	// databaseDownFor defaults to 1m.
+	// +optional
+	// +kubebuilder:default="1m"
+	DatabaseDownFor PrometheusDuration `json:"databaseDownFor,omitempty"`
+
+	// slowQueriesPerMinute above which SlowQueries fires. Defaults to 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	SlowQueriesPerMinute int32 `json:"slowQueriesPerMinute,omitempty"`
+
+	// slowQueriesFor defaults to 10m.
+	// +optional
+	// +kubebuilder:default="10m"
+	SlowQueriesFor PrometheusDuration `json:"slowQueriesFor,omitempty"`
+
+	// backupMaxAgeHours is the age of the last successful backup above which
+	// BackupTooOld fires. Defaults to 26 (a daily backup plus slack).
+	// +optional
+	// +kubebuilder:default=26
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=8760
+	BackupMaxAgeHours int32 `json:"backupMaxAgeHours,omitempty"`
+}
+
+// Color names one of the two Deployments.
+// +kubebuilder:validation:Enum=blue;green
+type Color string
+
+const (
+	// Blue is the colour of the first release.
+	Blue Color = "blue"
+	// Green is the other one.
+	Green Color = "green"
+)
+
+// Other returns the opposite colour.
+func (c Color) Other() Color {
+	if c == Blue {
+		return Green
+	}
+	return Blue
+}
+
+// Phase is a one-word summary for display. It is derived from conditions; code never
+// branches on it.
+// +kubebuilder:validation:Enum=Pending;BackingUp;Migrating;Deploying;Verifying;AwaitingPromotion;Promoting;Succeeded;Failed;RolledBack;Paused
+type Phase string
+
+// The phases, in release order.
+const (
+	PhasePending           Phase = "Pending"
+	PhaseBackingUp         Phase = "BackingUp"
+	PhaseMigrating         Phase = "Migrating"
+	PhaseDeploying         Phase = "Deploying"
+	PhaseVerifying         Phase = "Verifying"
+	PhaseAwaitingPromotion Phase = "AwaitingPromotion"
+	PhasePromoting         Phase = "Promoting"
+	PhaseSucceeded         Phase = "Succeeded"
+	PhaseFailed            Phase = "Failed"
+	PhaseRolledBack        Phase = "RolledBack"
+	PhasePaused            Phase = "Paused"
+)
+
+// Outcome is how a release in history ended.
+// +kubebuilder:validation:Enum=Promoted;Failed;Aborted;RolledBack;Superseded
+type Outcome string
+
+// The outcomes of a release.
+const (
+	OutcomePromoted   Outcome = "Promoted"
+	OutcomeFailed     Outcome = "Failed"
+	OutcomeAborted    Outcome = "Aborted"
+	OutcomeRolledBack Outcome = "RolledBack"
+	OutcomeSuperseded Outcome = "Superseded"
+)
+
+// BackupRecord is the last successful backup.
+type BackupRecord struct {
+	// jobName of the backup Job.
+	JobName string `json:"jobName"`
+	// file is the dump's name on the backup volume.
+	File string `json:"file"`
+	// revision the backup was taken for.
+	Revision string `json:"revision"`
+	// completedAt is when the Job completed.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+}
+
+// MigrationRecord is the last successful migration.
+type MigrationRecord struct {
+	// jobName of the migration Job.
+	JobName string `json:"jobName"`
+	// revision migrated to.
+	Revision string `json:"revision"`
+	// completedAt is when the Job completed.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+}
+
+// ReleaseRecord is one release in status.history, newest first.
+type ReleaseRecord struct {
+	// revision of the release.
+	Revision string `json:"revision"`
+	// image of the release.
+	Image string `json:"image"`
+	// color it was deployed to.
+	// +optional
+	Color Color `json:"color,omitempty"`
+	// backupFile taken before it, if any.
+	// +optional
+	BackupFile string `json:"backupFile,omitempty"`
+	// promotedAt is when traffic moved to it.
+	// +optional
+	PromotedAt *metav1.Time `json:"promotedAt,omitempty"`
+	// outcome of the release.
+	Outcome Outcome `json:"outcome"`
+	// reason is the machine-readable cause of the outcome.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// finishedAt is when the outcome was recorded.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+}
+
+// SoftFactoryReleaseStatus is rebuilt from the world on every pass.
+type SoftFactoryReleaseStatus struct {
+	// observedGeneration is the spec generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is a one-word summary for display, derived from the conditions.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// activeColor is the colour the active Service selects, read back from the Service.
+	// +optional
+	ActiveColor Color `json:"activeColor,omitempty"`
+
+	// activeImage is the image of the active colour.
+	// +optional
+	ActiveImage string `json:"activeImage,omitempty"`
+
+	// currentRevision is the revision of the current spec.
+	// +optional
+	CurrentRevision string `json:"currentRevision,omitempty"`
+
+	// stableRevision is the revision serving traffic, the one a rollback returns to.
+	// +optional
+	StableRevision string `json:"stableRevision,omitempty"`
+
+	// lastBackup is the last successful, verified backup.
+	// +optional
+	LastBackup *BackupRecord `json:"lastBackup,omitempty"`
+
+	// lastMigration is the last successful migration.
+	// +optional
+	LastMigration *MigrationRecord `json:"lastMigration,omitempty"`
+
+	// history of releases, newest first, bounded by spec.revisionHistoryLimit.
+	// +optional
+	// +listType=atomic
+	History []ReleaseRecord `json:"history,omitempty"`
+
+	// conditions: Ready, BackupSucceeded, MigrationSucceeded, GreenAvailable, Promoted,
+	// Degraded (and MonitoringReady).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// SoftFactoryRelease is one release of the SoftFactory API, taken to production by the
+// operator: backup, migration, blue/green switch, alerts.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=sfrelease;sfr,categories=softfactory
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`
+// +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.activeColor`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.currentRevision`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="metadata.name must be at most 40 characters: the operator derives Job names such as <name>-migrate-<revision> from it, and those must stay within 63"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter): it names the release's Services"
+type SoftFactoryRelease struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is a standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	// spec declares the release.
+	// +required
+	Spec SoftFactoryReleaseSpec `json:"spec"`
+
+	// status is where the operator reports progress.
+	// +optional
+	Status SoftFactoryReleaseStatus `json:"status,omitzero"`
+}
+
+// +kubebuilder:object:root=true
+
+// SoftFactoryReleaseList contains a list of SoftFactoryRelease.
+type SoftFactoryReleaseList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []SoftFactoryRelease `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(func(scheme *runtime.Scheme) error {
+		scheme.AddKnownTypes(SchemeGroupVersion, &SoftFactoryRelease{}, &SoftFactoryReleaseList{})
+		return nil
+	})
+}
