@@ -30,8 +30,8 @@ import (
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.backup) || has(self.database)",message="spec.backup needs spec.database: set spec.database.urlSecretRef to the Secret holding DATABASE_URL"
 // +kubebuilder:validation:XValidation:rule="!has(self.migration) || has(self.backup)",message="spec.migration needs spec.backup: the operator never migrates without a verified backup; add spec.backup with a volume"
-// +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !self.rollback.restoreDatabase || (has(self.database) && has(self.backup))",message="spec.rollback.restoreDatabase needs spec.database and spec.backup: there is no dump to restore from without them"
-// +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !self.rollback.restoreDatabase || has(self.migration)",message="spec.rollback.restoreDatabase only applies when spec.migration is set: the restore undoes a failed migration"
+// +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !has(self.rollback.restoreDatabase) || !self.rollback.restoreDatabase || (has(self.database) && has(self.backup))",message="spec.rollback.restoreDatabase needs spec.database and spec.backup: there is no dump to restore from without them"
+// +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !has(self.rollback.restoreDatabase) || !self.rollback.restoreDatabase || has(self.migration)",message="spec.rollback.restoreDatabase only applies when spec.migration is set: the restore undoes a failed migration"
 type SoftFactoryReleaseSpec struct {
 	// image is the SoftFactory API container image, for example
 	// registry.example.com/softfactory:1.4.2. A changed image is a new release.
@@ -331,7 +331,8 @@ type BackupSpec struct {
 	// schedule, a cron expression, also takes backups on a timer outside releases
 	// (a CronJob). Defaults to none.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="self.split(' ').filter(f, f != '').size() == 5 || self.startsWith('@')",message="spec.backup.schedule must be a cron expression with five fields, for example '0 3 * * *', or a macro such as @daily"
+	// +kubebuilder:validation:MaxLength=100
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[^ ]+( +[^ ]+){4})$')",message="spec.backup.schedule must be a cron expression with five fields, for example '0 3 * * *', or a macro such as @daily"
 	Schedule string `json:"schedule,omitempty"`
 
 	// activeDeadlineSeconds bounds the backup Job. Defaults to 3600.
