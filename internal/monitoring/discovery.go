@@ -17,12 +17,19 @@ limitations under the License.
 package monitoring
 
 import (
+	"context"
 	"fmt"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/discovery"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
+
+// ResourceDiscoverer is the one discovery call needed here; *discovery.DiscoveryClient
+// (discovery.NewDiscoveryClientForConfig(mgr.GetConfig())) implements it.
+type ResourceDiscoverer interface {
+	ServerResourcesForGroupVersionWithContext(ctx context.Context, groupVersion string) (*metav1.APIResourceList, error)
+}
 
 // PrometheusRuleCRDInstalled reports whether the API server serves
 // monitoring.coreos.com/v1 prometheusrules.
@@ -33,9 +40,9 @@ import (
 // one, which would keep answering "not installed". A missing group version is (false,
 // nil); any other discovery error is returned, so the caller retries instead of
 // reporting the CRD as absent.
-func PrometheusRuleCRDInstalled(dc discovery.DiscoveryInterface) (bool, error) {
+func PrometheusRuleCRDInstalled(ctx context.Context, dc ResourceDiscoverer) (bool, error) {
 	groupVersion := monitoringv1.SchemeGroupVersion.String()
-	resources, err := dc.ServerResourcesForGroupVersion(groupVersion)
+	resources, err := dc.ServerResourcesForGroupVersionWithContext(ctx, groupVersion)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
