@@ -81,6 +81,19 @@ install_server() {
   fi
 }
 
+# busybox: the tests also run the scripts under busybox sh and its applets, the shell of
+# the Jobs' postgres:15-alpine image, since dash alone would let a bash-ism or a GNU-only
+# option through.
+if ! command -v busybox >/dev/null 2>&1; then
+  if [[ $(id -u) -ne 0 ]]; then
+    log "busybox is missing, and installing it needs root (apt-get install busybox)"
+    exit 1
+  fi
+  log "installing busybox from Debian's packages..."
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox >/dev/null
+fi
+
 bindir=$(server_bindir || true)
 if [[ -z "$bindir" ]]; then
   install_server
