@@ -768,6 +768,9 @@ type ReleaseRecord struct {
 	// reason is the machine-readable cause of the outcome.
 	// +optional
 	Reason string `json:"reason,omitempty"`
+	// message says what happened and what to do, for failed releases.
+	// +optional
+	Message string `json:"message,omitempty"`
 	// finishedAt is when the outcome was recorded.
 	// +optional
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`

@@ -18,46 +18,171 @@ package controller
 
 import (
 	"context"
+	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-// SoftFactoryReleaseReconciler reconciles a SoftFactoryRelease object
+// SoftFactoryReleaseReconciler drives a SoftFactoryRelease through the runbook: backup,
+// migration, green, verify, flip, scale-down. Every step is gated on facts read back
+// from the cluster, so a restarted operator picks up exactly where the last one stopped.
 type SoftFactoryReleaseReconciler struct {
 	client.Client
-	Scheme *runtime.Scheme
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	// Monitoring manages the PrometheusRule; nil turns the step off.
+	Monitoring PrometheusRuleManager
 }
 
-// +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases,verbs=get;list;watch;create;update;patch;delete
+// step is one gated runbook step. It records what it found in the scope and says whether
+// the next step may run (proceed) and when to look again (requeueAfter, 0 for "when
+// something we watch changes").
+type step func(ctx context.Context, s *releaseScope) (stepResult, error)
+
+type stepResult struct {
+	proceed      bool
+	requeueAfter time.Duration
+}
+
+func next() stepResult                   { return stepResult{proceed: true} }
+func wait() stepResult                   { return stepResult{} }
+func waitFor(d time.Duration) stepResult { return stepResult{requeueAfter: max(d, time.Second)} }
+func nextAfter(d time.Duration) stepResult {
+	return stepResult{proceed: true, requeueAfter: max(d, time.Second)}
+}
+
+// +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=prometheusrules,verbs=get;list;watch;create;update;patch;delete
 
-// Reconcile is part of the main kubernetes reconciliation loop which aims to
-// move the current state of the cluster closer to the desired state.
-// TODO(user): Modify the Reconcile function to compare the state specified by
-// the SoftFactoryRelease object against the actual cluster state, and then
-// perform operations to make the cluster state reflect the state specified by
-// the user.
-//
-// For more details, check Reconcile and its Result here:
-// - https://pkg.go.dev/sigs.k8s.io/controller-runtime@v0.25.0/pkg/reconcile
+// Reconcile runs one pass: read the release and its world, run the gated steps in
+// order, then write status once (and only if it changed).
 func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	_ = logf.FromContext(ctx)
+	log := logf.FromContext(ctx)
 
-	// TODO(user): your logic here
+	release := &deployv1alpha1.SoftFactoryRelease{}
+	if err := r.Get(ctx, req.NamespacedName, release); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetRelease(req.Namespace, req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !release.DeletionTimestamp.IsZero() {
+		// Children carry owner references and go with the release; the backup volume
+		// is the user's and is never touched.
+		return ctrl.Result{}, nil
+	}
+	// The cache's object is shared: work on a copy.
+	release = release.DeepCopy()
+	base := release.DeepCopy()
 
-	return ctrl.Result{}, nil
+	s, err := r.observe(ctx, release)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	result, stepErr := r.runSteps(ctx, s, r.stepsFor(s))
+
+	updateStatus(s, stepErr)
+	r.recordTransitions(base, release)
+	recordMetrics(s)
+	if !equality.Semantic.DeepEqual(base.Status, release.Status) {
+		if err := r.Status().Patch(ctx, release, client.MergeFrom(base)); err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				return ctrl.Result{RequeueAfter: time.Second}, nil
+			}
+			return ctrl.Result{}, err
+		}
+		log.V(1).Info("Updated status", "phase", release.Status.Phase, "revision", s.revision)
+	}
+	return result, stepErr
 }
 
-// SetupWithManager sets up the controller with the Manager.
+// stepsFor lists the steps of this pass. A release already serving its revision only
+// keeps things tidy; one in flight walks the runbook.
+func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
+	steps := []step{r.reconcileMonitoring, r.reconcilePaused}
+	if s.settled() {
+		return append(steps, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService, r.reconcileScaleDown)
+	}
+	return append(steps,
+		r.reconcileStoppedRelease,
+		r.reconcileSafePoint,
+		r.reconcileBackup,
+		r.reconcileMigration,
+		r.reconcileTargetDeployment,
+		r.reconcilePreviewService,
+		r.reconcileActiveService,
+		r.reconcileGreenAvailability,
+		r.reconcileSmokeTest,
+		r.reconcilePromotion,
+		r.reconcileScaleDown,
+	)
+}
+
+// runSteps runs steps in order until one holds the release, and merges their requeues
+// (the soonest wins).
+func (r *SoftFactoryReleaseReconciler) runSteps(ctx context.Context, s *releaseScope, steps []step) (ctrl.Result, error) {
+	var result ctrl.Result
+	for _, st := range steps {
+		res, err := st(ctx, s)
+		if err != nil {
+			return result, err
+		}
+		if res.requeueAfter > 0 && (result.RequeueAfter == 0 || res.requeueAfter < result.RequeueAfter) {
+			result.RequeueAfter = res.requeueAfter
+		}
+		if !res.proceed {
+			break
+		}
+	}
+	return result, nil
+}
+
+// SetupWithManager watches the release and everything it owns, so each step wakes up
+// on the event that opens its gate instead of polling.
 func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&deployv1alpha1.SoftFactoryRelease{}).
-		Named("softfactoryrelease").
-		Complete(r)
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&deployv1alpha1.SoftFactoryRelease{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&appsv1.Deployment{}).
+		Owns(&batchv1.Job{}).
+		Owns(&corev1.Service{}).
+		// EndpointSlices belong to the preview Service, not to the release; they carry
+		// the Service's labels, among them the release's instance label.
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject)).
+		Named("softfactoryrelease")
+	if r.Monitoring != nil {
+		b = r.Monitoring.Watch(b)
+	}
+	return b.Complete(r)
+}
+
+// releaseOfLabelledObject maps an object carrying the release's instance label to it.
+func releaseOfLabelledObject(_ context.Context, obj client.Object) []reconcile.Request {
+	labels := obj.GetLabels()
+	if labels[deployv1alpha1.LabelManagedBy] != deployv1alpha1.ManagedBy || labels[deployv1alpha1.LabelInstance] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: obj.GetNamespace(), Name: labels[deployv1alpha1.LabelInstance]}}}
 }

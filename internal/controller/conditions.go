@@ -1,0 +1,205 @@
+package controller
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/api/meta"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+// Condition types. Every condition always carries a reason and a message.
+const (
+	ConditionReady              = "Ready"
+	ConditionBackupSucceeded    = "BackupSucceeded"
+	ConditionMigrationSucceeded = "MigrationSucceeded"
+	ConditionGreenAvailable     = "GreenAvailable"
+	ConditionPromoted           = "Promoted"
+	ConditionDegraded           = "Degraded"
+	ConditionMonitoringReady    = "MonitoringReady"
+)
+
+// Reasons. The failure reasons are also history outcomes' reasons.
+const (
+	ReasonBackupFailed             = "BackupFailed"
+	ReasonMigrationFailed          = "MigrationFailed"
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	ReasonSmokeTestFailed          = "SmokeTestFailed"
+	ReasonAborted                  = "Aborted"
+	ReasonRolledBack               = "RolledBack"
+
+	ReasonNotRequired         = "NotRequired"
+	ReasonPending             = "Pending"
+	ReasonBackupRunning       = "BackupRunning"
+	ReasonBackupCompleted     = "BackupCompleted"
+	ReasonWaitingForBackup    = "WaitingForBackup"
+	ReasonMigrationRunning    = "MigrationRunning"
+	ReasonMigrationCompleted  = "MigrationCompleted"
+	ReasonNotStarted          = "NotStarted"
+	ReasonProgressing         = "Progressing"
+	ReasonWaitingForEndpoints = "WaitingForEndpoints"
+	ReasonAvailable           = "Available"
+	ReasonSmokeTestRunning    = "SmokeTestRunning"
+	ReasonAwaitingPromotion   = "AwaitingPromotion"
+	ReasonPromoted            = "Promoted"
+	ReasonScaleDownPending    = "ScaleDownPending"
+	ReasonSucceeded           = "Succeeded"
+	ReasonPaused              = "Paused"
+	ReasonWaitingForSafePoint = "WaitingForSafePoint"
+	ReasonReconcileError      = "ReconcileError"
+	ReasonAsExpected          = "AsExpected"
+)
+
+func cond(t string, ok bool, reason, msg string, args ...any) v1.Condition {
+	status := v1.ConditionFalse
+	if ok {
+		status = v1.ConditionTrue
+	}
+	return v1.Condition{Type: t, Status: status, Reason: reason, Message: fmt.Sprintf(msg, args...)}
+}
+
+// backupCondition: was this revision's pre-migration dump taken and verified?
+func backupCondition(s *releaseScope) v1.Condition {
+	b := s.backup
+	switch b.phase {
+	case jobNotRequired:
+		return cond(ConditionBackupSucceeded, true, ReasonNotRequired, "No backup is configured (spec.backup)")
+	case jobRunning:
+		return cond(ConditionBackupSucceeded, false, ReasonBackupRunning, "Backup Job %s is dumping the database", b.name)
+	case jobSucceeded:
+		file := ""
+		if s.release.Status.LastBackup != nil {
+			file = s.release.Status.LastBackup.File
+		}
+		return cond(ConditionBackupSucceeded, true, ReasonBackupCompleted, "Backup Job %s wrote and verified %s", b.name, file)
+	case jobFailed:
+		return cond(ConditionBackupSucceeded, false, ReasonBackupFailed, "Backup Job %s failed: %s", b.name, b.message)
+	default:
+		return cond(ConditionBackupSucceeded, false, ReasonPending, "The backup of revision %s has not started", s.revision)
+	}
+}
+
+// migrationCondition: did this revision's migration run?
+func migrationCondition(s *releaseScope) v1.Condition {
+	m := s.migration
+	switch m.phase {
+	case jobNotRequired:
+		return cond(ConditionMigrationSucceeded, true, ReasonNotRequired, "No migration is configured (spec.migration)")
+	case jobRunning:
+		return cond(ConditionMigrationSucceeded, false, ReasonMigrationRunning, "Migration Job %s is running", m.name)
+	case jobSucceeded:
+		return cond(ConditionMigrationSucceeded, true, ReasonMigrationCompleted, "Migration Job %s completed", m.name)
+	case jobFailed:
+		return cond(ConditionMigrationSucceeded, false, ReasonMigrationFailed, "Migration Job %s failed: %s", m.name, m.message)
+	default:
+		return cond(ConditionMigrationSucceeded, false, ReasonWaitingForBackup, "The migration waits for a verified backup of revision %s", s.revision)
+	}
+}
+
+// greenCondition: is the colour for this revision fully available behind the preview Service?
+func greenCondition(s *releaseScope) v1.Condition {
+	g := s.green
+	name := s.release.DeploymentName(s.target)
+	switch g.phase {
+	case greenAvailable:
+		return cond(ConditionGreenAvailable, true, ReasonAvailable, "%s has %d/%d replicas ready and %d ready endpoints", name, g.readyReplicas, g.wantReplicas, g.readyEndpoints)
+	case greenProgressing:
+		return cond(ConditionGreenAvailable, false, ReasonProgressing, "%s has %d/%d replicas ready (deadline %s)", name, g.readyReplicas, g.wantReplicas, g.deadline.UTC().Format("15:04:05Z"))
+	case greenWaitingForEndpoints:
+		return cond(ConditionGreenAvailable, false, ReasonWaitingForEndpoints, "%s is ready but the preview Service lists %d/%d ready endpoints", name, g.readyEndpoints, g.wantReplicas)
+	case greenDeadlineExceeded:
+		return cond(ConditionGreenAvailable, false, ReasonProgressDeadlineExceeded, "%s was not available within the progress deadline (%d/%d ready)", name, g.readyReplicas, g.wantReplicas)
+	default:
+		return cond(ConditionGreenAvailable, false, ReasonNotStarted, "%s does not run revision %s yet", name, s.revision)
+	}
+}
+
+// promotedCondition: does the active Service send traffic to this revision?
+func promotedCondition(s *releaseScope) v1.Condition {
+	switch {
+	case s.settled():
+		return cond(ConditionPromoted, true, ReasonPromoted, "Service %s selects %s, running revision %s", s.release.ActiveServiceName(), s.activeColor, s.revision)
+	case s.promotion.phase == promotionAwaiting:
+		return cond(ConditionPromoted, false, ReasonAwaitingPromotion,
+			"%s is ready; promote it with `kubectl sfrelease promote %s` or `kubectl annotate sfrelease %s %s=%s --overwrite`",
+			s.release.DeploymentName(s.target), s.release.Name, s.release.Name, deployv1alpha1.PromoteAnnotation, s.revision)
+	case s.smokeTest.phase == jobRunning:
+		return cond(ConditionPromoted, false, ReasonSmokeTestRunning, "Smoke test Job %s is running against %s", s.smokeTest.name, previewURL(s.release))
+	default:
+		return cond(ConditionPromoted, false, ReasonPending, "Traffic goes to %s until revision %s passes its gates", servingDescription(s), s.revision)
+	}
+}
+
+// degradedCondition: did this revision stop for good?
+func degradedCondition(s *releaseScope) v1.Condition {
+	if s.failure != nil {
+		return cond(ConditionDegraded, true, s.failure.reason, "%s", s.failure.message)
+	}
+	return cond(ConditionDegraded, false, ReasonAsExpected, "No failure")
+}
+
+// readyCondition: is the release done, and if not, what is it waiting for?
+func readyCondition(s *releaseScope, stepErr error) v1.Condition {
+	switch {
+	case stepErr != nil:
+		return cond(ConditionReady, false, ReasonReconcileError, "The last pass failed and will be retried: %v", stepErr)
+	case s.failure != nil:
+		return cond(ConditionReady, false, s.failure.reason, "%s", s.failure.message)
+	case s.paused:
+		return cond(ConditionReady, false, ReasonPaused, "spec.paused is set: nothing moves until it is cleared")
+	case s.waitingFor != "":
+		return cond(ConditionReady, false, ReasonWaitingForSafePoint, "Waiting for %s", s.waitingFor)
+	case s.settled() && s.scaleDown.pending:
+		return cond(ConditionReady, false, ReasonScaleDownPending, "Revision %s serves traffic; %s scales down at %s",
+			s.revision, s.release.DeploymentName(s.activeColor.Other()), s.scaleDown.at.UTC().Format("15:04:05Z"))
+	case s.settled():
+		return cond(ConditionReady, true, ReasonSucceeded, "Revision %s (%s) serves traffic from %s", s.revision, s.release.Spec.Image, s.activeColor)
+	case s.promotion.phase == promotionAwaiting:
+		return cond(ConditionReady, false, ReasonAwaitingPromotion, "%s", promotedCondition(s).Message)
+	default:
+		return cond(ConditionReady, false, ReasonProgressing, "Releasing revision %s to %s", s.revision, s.target)
+	}
+}
+
+// phaseOf is the one-word summary for `kubectl get`, derived from the conditions only.
+func phaseOf(conds []v1.Condition, paused bool) deployv1alpha1.Phase {
+	is := func(t string, status v1.ConditionStatus) bool {
+		c := metav1.FindStatusCondition(conds, t)
+		return c != nil && c.Status == status
+	}
+	reason := func(t string) string {
+		if c := metav1.FindStatusCondition(conds, t); c != nil {
+			return c.Reason
+		}
+		return ""
+	}
+	switch {
+	case paused:
+		return deployv1alpha1.PhasePaused
+	case is(ConditionDegraded, v1.ConditionTrue) && reason(ConditionDegraded) == ReasonRolledBack:
+		return deployv1alpha1.PhaseRolledBack
+	case is(ConditionDegraded, v1.ConditionTrue):
+		return deployv1alpha1.PhaseFailed
+	case is(ConditionReady, v1.ConditionTrue):
+		return deployv1alpha1.PhaseSucceeded
+	case is(ConditionPromoted, v1.ConditionTrue):
+		return deployv1alpha1.PhasePromoting
+	case reason(ConditionPromoted) == ReasonAwaitingPromotion:
+		return deployv1alpha1.PhaseAwaitingPromotion
+	case is(ConditionGreenAvailable, v1.ConditionTrue):
+		return deployv1alpha1.PhaseVerifying
+	case reason(ConditionGreenAvailable) == ReasonWaitingForEndpoints:
+		return deployv1alpha1.PhaseVerifying
+	case reason(ConditionGreenAvailable) == ReasonProgressing:
+		return deployv1alpha1.PhaseDeploying
+	case is(ConditionMigrationSucceeded, v1.ConditionTrue) && is(ConditionBackupSucceeded, v1.ConditionTrue):
+		return deployv1alpha1.PhaseDeploying
+	case reason(ConditionMigrationSucceeded) == ReasonMigrationRunning:
+		return deployv1alpha1.PhaseMigrating
+	case reason(ConditionBackupSucceeded) == ReasonBackupRunning:
+		return deployv1alpha1.PhaseBackingUp
+	default:
+		return deployv1alpha1.PhasePending
+	}
+}

@@ -1,0 +1,160 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+const (
+	// apiContainerName is the SoftFactory API container in every app pod.
+	apiContainerName = "api"
+	// databaseURLEnv is the variable the Flask app and the Jobs read the database from.
+	databaseURLEnv = "DATABASE_URL"
+	// specHashAnnotation holds a hash of the Deployment spec the operator wants, so a
+	// pass compares one string instead of a spec the API server has defaulted, and a
+	// settled release costs no write.
+	specHashAnnotation = "deploy.softfactory.io/spec-hash"
+)
+
+// buildDeployment is the desired Deployment of one colour running a revision.
+// Pure: the same release, colour, revision and replicas give the same object.
+func buildDeployment(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Color, revision string, replicas int32) *appsv1.Deployment {
+	selector := appSelector(r, c)
+	podLabels := mergeLabels(labelsFor(r, deployv1alpha1.ComponentApp), nil)
+	podLabels[deployv1alpha1.LabelColor] = string(c)
+	podLabels[deployv1alpha1.LabelRevision] = revision
+	var podAnnotations map[string]string
+	if r.Spec.PodTemplate != nil {
+		podLabels = mergeLabels(podLabels, r.Spec.PodTemplate.Labels)
+		podAnnotations = r.Spec.PodTemplate.Annotations
+	}
+
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      r.DeploymentName(c),
+			Namespace: r.Namespace,
+			Labels: mergeLabels(labelsFor(r, deployv1alpha1.ComponentApp), map[string]string{
+				deployv1alpha1.LabelColor: string(c),
+			}),
+			Annotations: map[string]string{deployv1alpha1.RevisionAnnotation: revision},
+		},
+		Spec: appsv1.DeploymentSpec{
+			Replicas:                ptr.To(replicas),
+			Selector:                &metav1.LabelSelector{MatchLabels: selector},
+			ProgressDeadlineSeconds: ptr.To(r.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds),
+			RevisionHistoryLimit:    ptr.To[int32](2),
+			// The colour being replaced never serves traffic, so its old pods can go at
+			// once; this also stops a half-updated colour from mixing two revisions.
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: podAnnotations},
+				Spec:       buildAppPodSpec(r),
+			},
+		},
+	}
+	if d.Spec.ProgressDeadlineSeconds != nil && *d.Spec.ProgressDeadlineSeconds == 0 {
+		d.Spec.ProgressDeadlineSeconds = nil
+	}
+	d.Annotations[specHashAnnotation] = hashOf(d.Spec.Template, d.Spec.Strategy, d.Spec.ProgressDeadlineSeconds)
+	return d
+}
+
+// buildAppPodSpec is the API pod: the image, probes on the health path, the user's env
+// and overrides, and the restricted security defaults.
+func buildAppPodSpec(r *deployv1alpha1.SoftFactoryRelease) corev1.PodSpec {
+	hc := r.Spec.HealthCheck
+	probe := func() *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: hc.Path,
+				Port: intstr.FromString("http"),
+			}},
+			InitialDelaySeconds: hc.InitialDelaySeconds,
+			PeriodSeconds:       hc.PeriodSeconds,
+			TimeoutSeconds:      hc.TimeoutSeconds,
+			FailureThreshold:    hc.FailureThreshold,
+		}
+	}
+	liveness := probe()
+	// A pod that is briefly unready should leave the endpoints, not be restarted: the
+	// liveness probe waits three times longer before it gives up.
+	liveness.FailureThreshold = hc.FailureThreshold * 3
+
+	api := corev1.Container{
+		Name:            apiContainerName,
+		Image:           r.Spec.Image,
+		Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: r.Spec.Port, Protocol: corev1.ProtocolTCP}},
+		Env:             appEnv(r),
+		EnvFrom:         r.Spec.EnvFrom,
+		Resources:       r.Spec.Resources,
+		ReadinessProbe:  probe(),
+		LivenessProbe:   liveness,
+		SecurityContext: restrictedContainerSecurityContext(),
+	}
+	spec := corev1.PodSpec{
+		Containers:      []corev1.Container{api},
+		SecurityContext: restrictedPodSecurityContext(nil),
+	}
+	if o := r.Spec.PodTemplate; o != nil {
+		spec.Containers[0].VolumeMounts = o.VolumeMounts
+		spec.Containers = append(spec.Containers, o.Sidecars...)
+		spec.Volumes = o.Volumes
+		spec.ServiceAccountName = o.ServiceAccountName
+		spec.ImagePullSecrets = o.ImagePullSecrets
+		spec.NodeSelector = o.NodeSelector
+		spec.Tolerations = o.Tolerations
+		spec.Affinity = o.Affinity
+		spec.TopologySpreadConstraints = o.TopologySpreadConstraints
+		spec.PriorityClassName = o.PriorityClassName
+		spec.TerminationGracePeriodSeconds = o.TerminationGracePeriodSeconds
+	}
+	return spec
+}
+
+// appEnv is the API container's env: DATABASE_URL by reference to the user's Secret
+// (unless the user sets it), then the user's own variables. The operator never reads
+// the Secret itself.
+func appEnv(r *deployv1alpha1.SoftFactoryRelease) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	if r.Spec.Database != nil && !hasEnv(r.Spec.Env, databaseURLEnv) {
+		env = append(env, databaseURLFromSecret(r.Spec.Database))
+	}
+	return append(env, r.Spec.Env...)
+}
+
+func databaseURLFromSecret(db *deployv1alpha1.DatabaseSpec) corev1.EnvVar {
+	return corev1.EnvVar{Name: databaseURLEnv, ValueFrom: &corev1.EnvVarSource{
+		SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: db.URLSecretRef.Name},
+			Key:                  db.URLSecretRef.Key,
+		},
+	}}
+}
+
+func hasEnv(env []corev1.EnvVar, name string) bool {
+	for _, e := range env {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// hashOf is a short, stable hash of JSON-encodable values.
+func hashOf(values ...any) string {
+	raw, err := json.Marshal(values)
+	if err != nil {
+		panic(err) // API types always encode
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:8])
+}

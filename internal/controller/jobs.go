@@ -1,0 +1,82 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+)
+
+// jobOutcome judges a Job by its terminal conditions, never by pod counters: the Job
+// controller sets Complete or Failed once, after retries and deadlines are spent.
+func jobOutcome(j *batchv1.Job) jobPhase {
+	for _, c := range j.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return jobSucceeded
+		case batchv1.JobFailed:
+			return jobFailed
+		}
+	}
+	return jobRunning
+}
+
+// jobFailureMessage is the Job's own account of why it failed (BackoffLimitExceeded,
+// DeadlineExceeded, ...).
+func jobFailureMessage(j *batchv1.Job) string {
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			return fmt.Sprintf("%s: %s", c.Reason, c.Message)
+		}
+	}
+	return "failed"
+}
+
+// ensureJob returns the Job of this name, creating it from build() only when none
+// exists (and returning nil when the release has stopped and it does not exist). A Job is never updated or recreated: its name is derived from the revision,
+// so whatever exists under that name is the one run of this step for this revision,
+// including one made by an earlier operator process.
+func (r *SoftFactoryReleaseReconciler) ensureJob(ctx context.Context, s *releaseScope, name string, build func() *batchv1.Job) (*batchv1.Job, error) {
+	if j, ok := s.jobs[name]; ok {
+		return j, nil
+	}
+	if s.failure != nil {
+		// A stopped release starts nothing new, even if someone deleted a Job.
+		return nil, nil
+	}
+	job := build()
+	if err := controllerutil.SetControllerReference(s.release, job, r.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := r.Create(ctx, job); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			// The cache had not seen it yet; the watch will bring it.
+			return nil, errJobNotYetCached
+		}
+		return nil, err
+	}
+	s.jobs[name] = job
+	r.event(s, corev1.EventTypeNormal, "JobCreated", "Create", "Created Job %s for revision %s", name, s.revision)
+	return job, nil
+}
+
+// errJobNotYetCached asks for a retry: a Job exists that the cache has not caught up with.
+var errJobNotYetCached = fmt.Errorf("job exists but is not in the cache yet")
+
+// jobFactOf turns a Job into a step fact; no Job is a pending one.
+func jobFactOf(j *batchv1.Job) jobFact {
+	if j == nil {
+		return jobFact{phase: jobPending}
+	}
+	f := jobFact{phase: jobOutcome(j), name: j.Name}
+	if f.phase == jobFailed {
+		f.message = jobFailureMessage(j)
+	}
+	return f
+}

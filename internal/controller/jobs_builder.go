@@ -1,0 +1,193 @@
+package controller
+
+import (
+	"fmt"
+	"strconv"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/backup"
+)
+
+// backupFileAnnotation, on a backup Job, names the dump it writes. The operator picks the
+// name when it builds the Job, so it knows the file without reading any log, and a
+// restarted operator reads it back from the Job it adopts.
+const backupFileAnnotation = "deploy.softfactory.io/backup-file"
+
+// buildJob is the frame every Job of a release shares: deterministic name, labels,
+// no retries beyond backoffLimit, restricted pod security, and no TTL: a finished Job
+// is the record that a step ran, which is what keeps it from ever running twice.
+func buildJob(r *deployv1alpha1.SoftFactoryRelease, name, component, revision string, backoffLimit *int32, deadline int64, pod corev1.PodSpec) *batchv1.Job {
+	labels := labelsFor(r, component)
+	labels[deployv1alpha1.LabelRevision] = revision
+	pod.RestartPolicy = corev1.RestartPolicyNever
+	if pod.SecurityContext == nil {
+		pod.SecurityContext = restrictedPodSecurityContext(nil)
+	}
+	for i := range pod.Containers {
+		pod.Containers[i].SecurityContext = restrictedContainerSecurityContext()
+	}
+	var activeDeadline *int64
+	if deadline > 0 {
+		activeDeadline = ptr.To(deadline)
+	}
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Namespace:   r.Namespace,
+			Labels:      labels,
+			Annotations: map[string]string{deployv1alpha1.RevisionAnnotation: revision},
+		},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:          backoffLimit,
+			ActiveDeadlineSeconds: activeDeadline,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       pod,
+			},
+		},
+	}
+}
+
+// backupVolume mounts the user's backup PVC. The operator never creates or deletes it.
+func backupVolume(b *deployv1alpha1.BackupSpec) (corev1.Volume, corev1.VolumeMount) {
+	return corev1.Volume{
+			Name:         "backups",
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: b.Volume.PersistentVolumeClaim},
+		}, corev1.VolumeMount{
+			Name:      "backups",
+			MountPath: backup.MountPath,
+		}
+}
+
+// buildBackupJob is the pg_dump Job taken before a revision's migration. file is the
+// dump's name, chosen by the caller (backup.FileName) so this builder stays pure.
+func buildBackupJob(r *deployv1alpha1.SoftFactoryRelease, revision, file string) *batchv1.Job {
+	b := r.Spec.Backup
+	vol, mount := backupVolume(b)
+	container := corev1.Container{
+		Name:    "backup",
+		Image:   b.Image,
+		Command: backup.BackupCommand(),
+		Env: []corev1.EnvVar{
+			databaseURLFromSecret(r.Spec.Database),
+			{Name: backup.EnvBackupDir, Value: backup.MountPath},
+			{Name: backup.EnvBackupFile, Value: file},
+			{Name: backup.EnvReleaseName, Value: r.Name},
+			{Name: backup.EnvKeepLast, Value: strconv.Itoa(int(b.KeepLast))},
+			{Name: backup.EnvVerify, Value: strconv.FormatBool(b.VerifyEnabled())},
+			{Name: backup.EnvMinSizeBytes, Value: strconv.FormatInt(max(b.Verify.MinSizeBytes, 1), 10)},
+		},
+		VolumeMounts: []corev1.VolumeMount{mount},
+		Resources:    b.Resources,
+	}
+	pod := corev1.PodSpec{
+		Containers:      []corev1.Container{container},
+		Volumes:         []corev1.Volume{vol},
+		SecurityContext: restrictedPodSecurityContext(ptr.To(postgresUID)),
+	}
+	applySchedulingOverrides(r, &pod)
+	job := buildJob(r, r.BackupJobName(revision), deployv1alpha1.ComponentBackup, revision, b.BackoffLimit, b.ActiveDeadlineSeconds, pod)
+	job.Annotations[backupFileAnnotation] = file
+	return job
+}
+
+// buildRestoreJob loads a revision's pre-release dump back after its migration failed.
+// Only built when spec.rollback.restoreDatabase is set: it overwrites the database.
+func buildRestoreJob(r *deployv1alpha1.SoftFactoryRelease, revision, file string) *batchv1.Job {
+	b := r.Spec.Backup
+	vol, mount := backupVolume(b)
+	container := corev1.Container{
+		Name:    "restore",
+		Image:   b.Image,
+		Command: backup.RestoreCommand(),
+		Env: []corev1.EnvVar{
+			databaseURLFromSecret(r.Spec.Database),
+			{Name: backup.EnvBackupDir, Value: backup.MountPath},
+			{Name: backup.EnvBackupFile, Value: file},
+		},
+		VolumeMounts: []corev1.VolumeMount{mount},
+		Resources:    b.Resources,
+	}
+	pod := corev1.PodSpec{
+		Containers:      []corev1.Container{container},
+		Volumes:         []corev1.Volume{vol},
+		SecurityContext: restrictedPodSecurityContext(ptr.To(postgresUID)),
+	}
+	applySchedulingOverrides(r, &pod)
+	job := buildJob(r, r.RestoreJobName(revision), deployv1alpha1.ComponentRestore, revision, ptr.To[int32](0), b.ActiveDeadlineSeconds, pod)
+	job.Annotations[backupFileAnnotation] = file
+	return job
+}
+
+// buildMigrationJob runs the migration command with the API's own env, image (unless
+// overridden), volumes and scheduling, so it sees the database exactly as the app will.
+func buildMigrationJob(r *deployv1alpha1.SoftFactoryRelease, revision string) *batchv1.Job {
+	m := r.Spec.Migration
+	image := m.Image
+	if image == "" {
+		image = r.Spec.Image
+	}
+	app := buildAppPodSpec(r)
+	container := corev1.Container{
+		Name:         "migrate",
+		Image:        image,
+		Command:      m.Command,
+		Args:         m.Args,
+		Env:          append(appEnv(r), m.Env...),
+		EnvFrom:      r.Spec.EnvFrom,
+		VolumeMounts: app.Containers[0].VolumeMounts,
+		Resources:    r.Spec.Resources,
+	}
+	pod := corev1.PodSpec{
+		Containers:      []corev1.Container{container},
+		Volumes:         app.Volumes,
+		SecurityContext: app.SecurityContext,
+	}
+	applySchedulingOverrides(r, &pod)
+	return buildJob(r, r.MigrationJobName(revision), deployv1alpha1.ComponentMigration, revision, m.BackoffLimit, m.ActiveDeadlineSeconds, pod)
+}
+
+// previewURL is how a smoke test reaches the colour under test.
+func previewURL(r *deployv1alpha1.SoftFactoryRelease) string {
+	return fmt.Sprintf("http://%s.%s.svc:%d", r.PreviewServiceName(), r.Namespace, r.Spec.Service.Port)
+}
+
+// buildSmokeTestJob runs the user's smoke test against the preview Service.
+func buildSmokeTestJob(r *deployv1alpha1.SoftFactoryRelease, revision string) *batchv1.Job {
+	s := r.Spec.Strategy.BlueGreen.SmokeTest
+	image := s.Image
+	if image == "" {
+		image = r.Spec.Image
+	}
+	container := corev1.Container{
+		Name:    "smoke-test",
+		Image:   image,
+		Command: s.Command,
+		Args:    s.Args,
+		Env:     append([]corev1.EnvVar{{Name: "PREVIEW_URL", Value: previewURL(r)}}, s.Env...),
+	}
+	pod := corev1.PodSpec{Containers: []corev1.Container{container}}
+	applySchedulingOverrides(r, &pod)
+	return buildJob(r, r.SmokeTestJobName(revision), deployv1alpha1.ComponentSmokeTest, revision, ptr.To[int32](0), s.ActiveDeadlineSeconds, pod)
+}
+
+// applySchedulingOverrides gives a Job's pod the same service account, pull secrets and
+// node placement as the API pods: a cluster that needs them for the app needs them for
+// its Jobs too.
+func applySchedulingOverrides(r *deployv1alpha1.SoftFactoryRelease, pod *corev1.PodSpec) {
+	o := r.Spec.PodTemplate
+	if o == nil {
+		return
+	}
+	pod.ServiceAccountName = o.ServiceAccountName
+	pod.ImagePullSecrets = o.ImagePullSecrets
+	pod.NodeSelector = o.NodeSelector
+	pod.Tolerations = o.Tolerations
+	pod.Affinity = o.Affinity
+	pod.PriorityClassName = o.PriorityClassName
+}

@@ -1,0 +1,45 @@
+package controller
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+// PrometheusRuleManager keeps a release's PrometheusRule as its spec says. It is an
+// interface so the reconciler runs (and is tested) where the PrometheusRule CRD is absent.
+type PrometheusRuleManager interface {
+	// Reconcile creates, updates or deletes the rule; state is one of the Monitoring*
+	// reasons, message says what happened.
+	Reconcile(ctx context.Context, release *deployv1alpha1.SoftFactoryRelease) (state, message string, err error)
+	// Watch adds what the manager needs to watch to the controller.
+	Watch(b *builder.Builder) *builder.Builder
+}
+
+// reconcileMonitoring keeps the runbook's alerts beside the release. A cluster without
+// the PrometheusRule CRD does not hold the release back; the condition says so.
+func (r *SoftFactoryReleaseReconciler) reconcileMonitoring(ctx context.Context, s *releaseScope) (stepResult, error) {
+	if r.Monitoring == nil {
+		return next(), nil
+	}
+	state, msg, err := r.Monitoring.Reconcile(ctx, s.release)
+	if err != nil {
+		return wait(), err
+	}
+	s.monitoring = monitoringFact{state: state, message: msg}
+	if state == MonitoringCRDMissing {
+		return nextAfter(crdRecheckInterval), nil
+	}
+	return next(), nil
+}
+
+func monitoringCondition(s *releaseScope) *metav1.Condition {
+	if s.monitoring.state == "" {
+		return nil
+	}
+	c := cond(ConditionMonitoringReady, s.monitoring.state != MonitoringCRDMissing, s.monitoring.state, "%s", s.monitoring.message)
+	return &c
+}

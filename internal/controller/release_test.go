@@ -1,0 +1,383 @@
+package controller
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+const (
+	imageV1 = "registry.example.com/softfactory:1.4.1"
+	imageV2 = "registry.example.com/softfactory:1.4.2"
+	imageV3 = "registry.example.com/softfactory:1.4.3"
+)
+
+var _ = Describe("A SoftFactory release", func() {
+	var h *harness
+	BeforeEach(func() { h = newHarness() })
+
+	It("sends the first release to blue and points the Service at blue once blue is ready", func() {
+		h.create(h.release(imageV1))
+		h.settle()
+		rev := h.get().Status.CurrentRevision
+		Expect(rev).To(HaveLen(revisionLength))
+
+		By("backing up first: the backup Job exists, no migration and no Deployment yet")
+		Expect(h.job(h.name + "-backup-" + rev)).NotTo(BeNil())
+		Expect(h.jobs(deployv1alpha1.ComponentMigration)).To(BeEmpty())
+		Expect(h.deployment(deployv1alpha1.Blue)).To(BeNil())
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseBackingUp))
+
+		h.finishJob(h.name+"-backup-"+rev, true)
+		h.settle()
+		By("migrating only after the backup completed")
+		Expect(h.job(h.name + "-migrate-" + rev)).NotTo(BeNil())
+		Expect(h.deployment(deployv1alpha1.Blue)).To(BeNil())
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseMigrating))
+
+		h.finishJob(h.name+"-migrate-"+rev, true)
+		h.settle()
+		By("deploying blue with probes on the health path, and no active Service while nothing is ready")
+		blue := h.deployment(deployv1alpha1.Blue)
+		Expect(blue).NotTo(BeNil())
+		Expect(*blue.Spec.Replicas).To(Equal(int32(2)))
+		api := blue.Spec.Template.Spec.Containers[0]
+		Expect(api.Image).To(Equal(imageV1))
+		Expect(api.ReadinessProbe.HTTPGet.Path).To(Equal("/health"))
+		Expect(h.service(h.name)).To(BeNil())
+		Expect(h.service(h.name + "-preview").Spec.Selector).To(HaveKeyWithValue(deployv1alpha1.LabelColor, "blue"))
+
+		h.makeColorAvailable(deployv1alpha1.Blue)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		st := h.get().Status
+		Expect(st.ActiveColor).To(Equal(deployv1alpha1.Blue))
+		Expect(st.ActiveImage).To(Equal(imageV1))
+		Expect(st.StableRevision).To(Equal(rev))
+		Expect(st.Phase).To(Equal(deployv1alpha1.PhaseSucceeded))
+		Expect(st.LastBackup.File).To(MatchRegexp(`^softfactory-` + rev + `-20261125T120000Z\.dump$`))
+		Expect(st.History).To(HaveLen(1))
+		Expect(st.History[0].Outcome).To(Equal(deployv1alpha1.OutcomePromoted))
+		Expect(h.condition(ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		Expect(h.condition(ConditionReady).ObservedGeneration).To(Equal(h.get().Generation))
+	})
+
+	It("deploys the second release to green and moves the selector only when green is fully ready", func() {
+		h.releaseFirst(h.release(imageV1))
+		rev2 := h.startSecond(imageV2)
+
+		green := h.deployment(deployv1alpha1.Green)
+		Expect(green).NotTo(BeNil())
+		Expect(green.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV2))
+		Expect(h.service(h.name + "-preview").Spec.Selector).To(HaveKeyWithValue(deployv1alpha1.LabelColor, "green"))
+
+		By("keeping traffic on blue while one of two green pods is ready")
+		h.setReady(deployv1alpha1.Green, 1)
+		h.setEndpoints(deployv1alpha1.Green, 1)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseDeploying))
+
+		By("keeping traffic on blue while green is ready but its endpoints are not yet listed")
+		h.setReady(deployv1alpha1.Green, 2)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(h.condition(ConditionGreenAvailable).Reason).To(Equal(ReasonWaitingForEndpoints))
+
+		By("flipping once the preview Service lists every green pod as ready")
+		h.setEndpoints(deployv1alpha1.Green, 2)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+		svc := h.service(h.name)
+		Expect(svc.Spec.Selector).To(Equal(map[string]string{
+			deployv1alpha1.LabelInstance: h.name, deployv1alpha1.LabelComponent: "app", deployv1alpha1.LabelColor: "green",
+		}))
+		st := h.get().Status
+		Expect(st.ActiveColor).To(Equal(deployv1alpha1.Green))
+		Expect(st.StableRevision).To(Equal(rev2))
+		Expect(st.History[0].Revision).To(Equal(rev2))
+		Expect(h.events()).To(ContainElement(ContainSubstring("switched from blue to green")))
+	})
+
+	It("does not migrate when the backup failed, and keeps blue serving", func() {
+		h.releaseFirst(h.release(imageV1))
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
+		h.settle()
+		rev2 := h.get().Status.CurrentRevision
+		h.finishJob(h.name+"-backup-"+rev2, false)
+		h.settle()
+		h.settle()
+
+		Expect(h.job(h.name + "-migrate-" + rev2)).To(BeNil())
+		Expect(h.jobs(deployv1alpha1.ComponentMigration)).To(HaveLen(1), "only the first release's migration exists")
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(h.deployment(deployv1alpha1.Green)).To(BeNil())
+		degraded := h.condition(ConditionDegraded)
+		Expect(degraded.Status).To(Equal(metav1.ConditionTrue))
+		Expect(degraded.Reason).To(Equal(ReasonBackupFailed))
+		Expect(degraded.Message).To(ContainSubstring("No migration was run"))
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseFailed))
+	})
+
+	It("leaves the selector and blue untouched when the migration fails", func() {
+		h.releaseFirst(h.release(imageV1))
+		blueBefore := h.deployment(deployv1alpha1.Blue)
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
+		h.settle()
+		rev2 := h.get().Status.CurrentRevision
+		h.finishJob(h.name+"-backup-"+rev2, true)
+		h.settle()
+		h.finishJob(h.name+"-migrate-"+rev2, false)
+		h.settle()
+
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(h.deployment(deployv1alpha1.Green)).To(BeNil(), "no green after a failed migration")
+		blueAfter := h.deployment(deployv1alpha1.Blue)
+		Expect(blueAfter.Generation).To(Equal(blueBefore.Generation))
+		Expect(blueAfter.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV1))
+		Expect(h.condition(ConditionDegraded).Reason).To(Equal(ReasonMigrationFailed))
+		Expect(h.jobs(deployv1alpha1.ComponentRestore)).To(BeEmpty(), "no restore unless the user opted in")
+		Expect(h.get().Status.History[0].Outcome).To(Equal(deployv1alpha1.OutcomeFailed))
+	})
+
+	It("restores the pre-release dump after a failed migration only when the user opted in", func() {
+		r := h.release(imageV1)
+		r.Spec.Rollback.RestoreDatabase = true
+		h.releaseFirst(r)
+		rev2 := h.startSecondWithFailedMigration(imageV2)
+
+		restores := h.jobs(deployv1alpha1.ComponentRestore)
+		Expect(restores).To(HaveLen(1))
+		backupFile := h.job(h.name + "-backup-" + rev2).Annotations[backupFileAnnotation]
+		Expect(restores[0].Annotations[backupFileAnnotation]).To(Equal(backupFile))
+		Expect(restores[0].Spec.Template.Spec.Containers[0].Env).To(ContainElement(corev1.EnvVar{Name: "BACKUP_FILE", Value: backupFile}))
+
+		h.finishJob(restores[0].Name, true)
+		h.settle()
+		Expect(h.condition(ConditionDegraded).Message).To(ContainSubstring("the database is as it was before the release"))
+		Expect(h.jobs(deployv1alpha1.ComponentRestore)).To(HaveLen(1), "the restore runs once")
+	})
+
+	It("aborts when green is not available within the progress deadline, keeping blue serving", func() {
+		r := h.release(imageV1)
+		r.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds = 120
+		h.releaseFirst(r)
+		h.startSecond(imageV2)
+		h.setReady(deployv1alpha1.Green, 1)
+		res := h.settle()
+		Expect(res.RequeueAfter).To(BeNumerically("~", 120*time.Second, time.Second), "a requeue is computed for the deadline")
+
+		h.clock.Step(121 * time.Second)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero(), "green is scaled down")
+		Expect(h.condition(ConditionDegraded).Reason).To(Equal(ReasonProgressDeadlineExceeded))
+
+		By("staying aborted across an operator restart")
+		h.clock.Step(time.Hour)
+		h.rec = h.newReconciler()
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero())
+		Expect(h.events()).To(ContainElement(ContainSubstring("did not become available within 120s")))
+	})
+
+	It("keeps a failed green for inspection when rollback.onFailure is Keep", func() {
+		r := h.release(imageV1)
+		r.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds = 60
+		r.Spec.Rollback.OnFailure = deployv1alpha1.FailurePolicyKeep
+		h.releaseFirst(r)
+		h.startSecond(imageV2)
+		h.clock.Step(61 * time.Second)
+		h.settle()
+		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(Equal(int32(2)))
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+
+		By("never sending traffic to it, even when it becomes ready after the deadline")
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseFailed))
+	})
+
+	It("waits for the promote annotation in manual mode and ignores a stale one", func() {
+		r := h.release(imageV1)
+		r.Spec.Strategy.BlueGreen.AutoPromote = ptr.To(false)
+		h.releaseFirst(r)
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Annotations = map[string]string{deployv1alpha1.PromoteAnnotation: "0123456789"}
+		})
+		rev2 := h.startSecond(imageV2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+
+		Expect(h.activeSelectorColor()).To(Equal("blue"), "a promote annotation for another revision is stale")
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseAwaitingPromotion))
+		Expect(h.condition(ConditionPromoted).Message).To(ContainSubstring(rev2))
+
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Annotations[deployv1alpha1.PromoteAnnotation] = rev2 })
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+	})
+
+	It("aborts the release named by the abort annotation and leaves traffic where it is", func() {
+		h.releaseFirst(h.release(imageV1))
+		rev2 := h.startSecond(imageV2)
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Annotations = map[string]string{deployv1alpha1.AbortAnnotation: rev2}
+		})
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(h.condition(ConditionDegraded).Reason).To(Equal(ReasonAborted))
+		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero())
+	})
+
+	It("scales the old colour down only after the scale-down delay, keeping its Deployment", func() {
+		r := h.release(imageV1)
+		r.Spec.Strategy.BlueGreen.ScaleDownDelaySeconds = ptr.To[int32](30)
+		h.releaseFirst(r)
+		h.startSecond(imageV2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		res := h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+		Expect(res.RequeueAfter).To(BeNumerically("~", 30*time.Second, time.Second))
+		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)))
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhasePromoting))
+
+		h.clock.Step(20 * time.Second)
+		By("a fresh operator honours the stored scale-down time instead of restarting the clock")
+		h.rec = h.newReconciler()
+		res = h.settle()
+		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)))
+		Expect(res.RequeueAfter).To(BeNumerically("~", 10*time.Second, time.Second))
+
+		h.clock.Step(11 * time.Second)
+		h.settle()
+		blue := h.deployment(deployv1alpha1.Blue)
+		Expect(blue).NotTo(BeNil(), "the old colour's Deployment stays for rollback")
+		Expect(*blue.Spec.Replicas).To(BeZero())
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseSucceeded))
+	})
+
+	It("creates no Job when the same spec is applied again", func() {
+		h.releaseFirst(h.release(imageV1))
+		before := len(h.jobs(deployv1alpha1.ComponentBackup)) + len(h.jobs(deployv1alpha1.ComponentMigration))
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Labels = map[string]string{"team": "platform"} // a re-apply that changes nothing in the spec
+			r.Spec.Image = imageV1
+		})
+		h.settle()
+		Expect(len(h.jobs(deployv1alpha1.ComponentBackup)) + len(h.jobs(deployv1alpha1.ComponentMigration))).To(Equal(before))
+		Expect(before).To(Equal(2))
+	})
+
+	It("creates no second Job when a fresh operator starts in the middle of a migration", func() {
+		h.create(h.release(imageV1))
+		h.settle()
+		rev := h.get().Status.CurrentRevision
+		h.finishJob(h.name+"-backup-"+rev, true)
+		h.settle()
+		Expect(h.jobs(deployv1alpha1.ComponentMigration)).To(HaveLen(1))
+
+		for range 3 {
+			h.rec = h.newReconciler()
+			h.settle()
+		}
+		Expect(h.jobs(deployv1alpha1.ComponentBackup)).To(HaveLen(1))
+		Expect(h.jobs(deployv1alpha1.ComponentMigration)).To(HaveLen(1))
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseMigrating))
+	})
+
+	It("supersedes a release still deploying with a newer spec", func() {
+		h.releaseFirst(h.release(imageV1))
+		rev2 := h.startSecond(imageV2)
+		h.setReady(deployv1alpha1.Green, 1) // v2 is half way up
+
+		rev3 := h.startSecond(imageV3)
+		Expect(rev3).NotTo(Equal(rev2))
+		green := h.deployment(deployv1alpha1.Green)
+		Expect(green.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV3))
+		Expect(green.Annotations[deployv1alpha1.RevisionAnnotation]).To(Equal(rev3))
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(historyRecord(h.get(), rev2).Outcome).To(Equal(deployv1alpha1.OutcomeSuperseded))
+
+		h.setReady(deployv1alpha1.Green, 2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+		Expect(h.get().Status.StableRevision).To(Equal(rev3))
+	})
+
+	It("never supersedes a running migration: the new revision waits for it", func() {
+		h.releaseFirst(h.release(imageV1))
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
+		h.settle()
+		rev2 := h.get().Status.CurrentRevision
+		h.finishJob(h.name+"-backup-"+rev2, true)
+		h.settle()
+		Expect(h.job(h.name + "-migrate-" + rev2)).NotTo(BeNil())
+
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV3 })
+		h.settle()
+		rev3 := h.get().Status.CurrentRevision
+		Expect(h.job(h.name+"-backup-"+rev3)).To(BeNil(), "nothing of v3 starts while v2 migrates")
+		Expect(h.condition(ConditionReady).Reason).To(Equal(ReasonWaitingForSafePoint))
+
+		h.finishJob(h.name+"-migrate-"+rev2, true)
+		h.settle()
+		Expect(h.job(h.name + "-backup-" + rev3)).NotTo(BeNil())
+	})
+
+	It("freezes while paused and resumes where it was", func() {
+		h.releaseFirst(h.release(imageV1))
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Spec.Image = imageV2
+			r.Spec.Paused = true
+		})
+		h.settle()
+		rev2 := h.get().Status.CurrentRevision
+		Expect(h.job(h.name + "-backup-" + rev2)).To(BeNil())
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhasePaused))
+
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Paused = false })
+		h.settle()
+		Expect(h.job(h.name + "-backup-" + rev2)).NotTo(BeNil())
+	})
+
+	It("makes no write call at all when reconciling a settled release", func() {
+		h.releaseFirst(h.release(imageV1))
+		h.startSecond(imageV2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		h.clock.Step(time.Minute)
+		h.settle()
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseSucceeded))
+
+		before := h.client.writes.Load()
+		for range 5 {
+			h.rec = h.newReconciler()
+			h.reconcile()
+		}
+		Expect(h.client.writes.Load() - before).To(BeZero())
+	})
+})
+
+// startSecondWithFailedMigration applies image and fails its migration.
+func (h *harness) startSecondWithFailedMigration(image string) string {
+	GinkgoHelper()
+	h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = image })
+	h.settle()
+	rev := h.get().Status.CurrentRevision
+	h.finishJob(h.name+"-backup-"+rev, true)
+	h.settle()
+	h.finishJob(h.name+"-migrate-"+rev, false)
+	h.settle()
+	return rev
+}

@@ -1,0 +1,235 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+// releaseScope is what one reconcile pass knows: the release, the world read back from
+// the API (never from status), and the facts each step found. Steps fill the facts in
+// order; status.go turns them into conditions at the end.
+type releaseScope struct {
+	release  *deployv1alpha1.SoftFactoryRelease
+	revision string
+	now      time.Time
+
+	// The world, read once at the start of the pass.
+	deployments    map[deployv1alpha1.Color]*appsv1.Deployment
+	activeService  *corev1.Service
+	previewService *corev1.Service
+	jobs           map[string]*batchv1.Job
+	previewSlices  []discoveryv1.EndpointSlice
+
+	// activeColor is what the active Service selects; empty before the first promotion.
+	activeColor deployv1alpha1.Color
+	// target is the colour the current revision runs on, or is being deployed to.
+	target deployv1alpha1.Color
+
+	// Facts found by the steps.
+	paused        bool
+	waitingFor    string // a safe point the release waits for, in words
+	backup        jobFact
+	migration     jobFact
+	restore       jobFact
+	smokeTest     jobFact
+	green         greenFact
+	promotion     promotionFact
+	scaleDown     scaleDownFact
+	failure       *failureFact
+	monitoring    monitoringFact
+	promotedNow   bool // the flip happened in this pass
+	supersededRev string
+}
+
+// jobPhase is where one of the release's Jobs stands.
+type jobPhase int
+
+const (
+	jobPending     jobPhase = iota // not created yet (an earlier gate holds it)
+	jobNotRequired                 // the spec does not ask for this Job
+	jobRunning
+	jobSucceeded
+	jobFailed
+)
+
+type jobFact struct {
+	phase   jobPhase
+	name    string
+	message string
+}
+
+type greenPhase int
+
+const (
+	greenNotStarted greenPhase = iota
+	greenProgressing
+	greenWaitingForEndpoints
+	greenAvailable
+	greenDeadlineExceeded
+)
+
+type greenFact struct {
+	phase          greenPhase
+	readyReplicas  int32
+	readyEndpoints int32
+	wantReplicas   int32
+	deadline       time.Time
+}
+
+type promotionPhase int
+
+const (
+	promotionNotYet promotionPhase = iota
+	promotionAwaiting
+	promotionDone
+)
+
+type promotionFact struct {
+	phase      promotionPhase
+	promotedAt time.Time
+}
+
+type scaleDownFact struct {
+	pending bool
+	at      time.Time
+}
+
+type monitoringFact struct {
+	state   string // "", Created, Disabled, CRDMissing
+	message string
+}
+
+// failureFact is why the current revision stopped for good. It is recorded in the
+// release's history, so it survives a restart and is not acted on twice.
+type failureFact struct {
+	outcome deployv1alpha1.Outcome
+	reason  string
+	message string
+}
+
+// observe reads the world of one release: its Deployments, Services, Jobs and the preview
+// Service's EndpointSlices. All reads go to the label-restricted cache.
+func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *deployv1alpha1.SoftFactoryRelease) (*releaseScope, error) {
+	s := &releaseScope{
+		release:     release,
+		revision:    revisionOf(release),
+		now:         r.Clock.Now(),
+		deployments: map[deployv1alpha1.Color]*appsv1.Deployment{},
+		jobs:        map[string]*batchv1.Job{},
+	}
+	ns := release.Namespace
+	for _, c := range []deployv1alpha1.Color{deployv1alpha1.Blue, deployv1alpha1.Green} {
+		d := &appsv1.Deployment{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: release.DeploymentName(c)}, d); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return nil, err
+			}
+			continue
+		}
+		s.deployments[c] = d
+	}
+	for name, into := range map[string]**corev1.Service{
+		release.ActiveServiceName():  &s.activeService,
+		release.PreviewServiceName(): &s.previewService,
+	} {
+		svc := &corev1.Service{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return nil, err
+			}
+			continue
+		}
+		*into = svc
+	}
+
+	jobs := &batchv1.JobList{}
+	if err := r.List(ctx, jobs, client.InNamespace(ns), client.MatchingLabels{deployv1alpha1.LabelInstance: release.Name}); err != nil {
+		return nil, err
+	}
+	for i := range jobs.Items {
+		s.jobs[jobs.Items[i].Name] = &jobs.Items[i]
+	}
+
+	slices := &discoveryv1.EndpointSliceList{}
+	if err := r.List(ctx, slices, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: release.PreviewServiceName()}); err != nil {
+		return nil, err
+	}
+	s.previewSlices = slices.Items
+
+	if s.activeService != nil {
+		s.activeColor = deployv1alpha1.Color(s.activeService.Spec.Selector[deployv1alpha1.LabelColor])
+	}
+	s.target = s.chooseTarget()
+	s.observeWithoutActing()
+	return s, nil
+}
+
+// observeWithoutActing fills the facts from the world as it is, before any step acts.
+// Steps that run overwrite them; steps that do not run (paused, settled, held at an
+// earlier gate) leave a true picture for status.
+func (s *releaseScope) observeWithoutActing() {
+	rel := s.release
+	s.backup = jobFactOf(s.jobs[rel.BackupJobName(s.revision)])
+	if rel.Spec.Backup == nil || rel.Spec.Database == nil {
+		s.backup = jobFact{phase: jobNotRequired}
+	}
+	s.migration = jobFactOf(s.jobs[rel.MigrationJobName(s.revision)])
+	if rel.Spec.Migration == nil {
+		s.migration = jobFact{phase: jobNotRequired}
+	}
+	s.smokeTest = jobFactOf(s.jobs[rel.SmokeTestJobName(s.revision)])
+	if rel.Spec.Strategy.BlueGreen.SmokeTest == nil {
+		s.smokeTest = jobFact{phase: jobNotRequired}
+	}
+	s.restore = jobFact{phase: jobNotRequired}
+	if j, ok := s.jobs[rel.RestoreJobName(s.revision)]; ok {
+		s.restore = jobFactOf(j)
+	}
+	s.green = s.measureGreen()
+	if s.settled() {
+		s.promotion.phase = promotionDone
+	}
+}
+
+// chooseTarget picks the colour for the current revision: the active colour when it
+// already runs it (settled), otherwise the other one. Before the first promotion it is
+// the colour already running the revision, or blue.
+func (s *releaseScope) chooseTarget() deployv1alpha1.Color {
+	if s.activeColor != "" {
+		if deploymentRevision(s.deployments[s.activeColor]) == s.revision {
+			return s.activeColor
+		}
+		return s.activeColor.Other()
+	}
+	if deploymentRevision(s.deployments[deployv1alpha1.Green]) == s.revision {
+		return deployv1alpha1.Green
+	}
+	return deployv1alpha1.Blue
+}
+
+// settled reports whether traffic already goes to the current revision.
+func (s *releaseScope) settled() bool {
+	return s.activeColor != "" && s.target == s.activeColor
+}
+
+// deploymentRevision is the release revision a colour's Deployment runs ("" if none).
+func deploymentRevision(d *appsv1.Deployment) string {
+	if d == nil {
+		return ""
+	}
+	return d.Annotations[deployv1alpha1.RevisionAnnotation]
+}
+
+// wantReplicas is spec.replicas.
+func (s *releaseScope) wantReplicas() int32 {
+	return s.release.ReplicaCount()
+}

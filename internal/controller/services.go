@@ -1,0 +1,154 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+// reconcilePreviewService points the preview Service at the target colour, so its
+// EndpointSlices show how many of the target's pods are ready. Nothing user-facing uses it.
+func (r *SoftFactoryReleaseReconciler) reconcilePreviewService(ctx context.Context, s *releaseScope) (stepResult, error) {
+	desired := buildPreviewService(s.release, s.target)
+	svc, err := r.ensureService(ctx, s, s.previewService, desired)
+	if err != nil {
+		return wait(), err
+	}
+	s.previewService = svc
+	return next(), nil
+}
+
+// reconcileActiveService keeps the active Service's ports, type and labels as the spec
+// says, always keeping the colour it selects: only the flip moves traffic. Before the
+// first promotion there is no active Service; the flip creates it.
+func (r *SoftFactoryReleaseReconciler) reconcileActiveService(ctx context.Context, s *releaseScope) (stepResult, error) {
+	if s.activeService == nil {
+		return next(), nil
+	}
+	desired := buildActiveService(s.release, s.activeColor)
+	svc, err := r.ensureService(ctx, s, s.activeService, desired)
+	if err != nil {
+		return wait(), err
+	}
+	s.activeService = svc
+	return next(), nil
+}
+
+// ensureService creates desired, or patches current's labels, type, ports and selector
+// when they differ from desired. Fields the API server owns (clusterIP, nodePorts) stay.
+func (r *SoftFactoryReleaseReconciler) ensureService(ctx context.Context, s *releaseScope, current, desired *corev1.Service) (*corev1.Service, error) {
+	if current == nil {
+		if err := controllerutil.SetControllerReference(s.release, desired, r.Scheme()); err != nil {
+			return nil, err
+		}
+		if err := r.Create(ctx, desired); err != nil {
+			return nil, err
+		}
+		return desired, nil
+	}
+	if servicePortsMatch(current.Spec.Ports, desired.Spec.Ports) &&
+		current.Spec.Type == desired.Spec.Type &&
+		equality.Semantic.DeepEqual(current.Spec.Selector, desired.Spec.Selector) &&
+		labelsContain(current.Labels, desired.Labels) {
+		return current, nil
+	}
+	patched := current.DeepCopy()
+	patched.Labels = mergeLabels(desired.Labels, patched.Labels)
+	patched.Spec.Type = desired.Spec.Type
+	patched.Spec.Selector = desired.Spec.Selector
+	patched.Spec.Ports = mergePorts(current.Spec.Ports, desired.Spec.Ports, desired.Spec.Type != corev1.ServiceTypeClusterIP)
+	if err := r.Patch(ctx, patched, client.MergeFrom(current)); err != nil {
+		return nil, err
+	}
+	return patched, nil
+}
+
+// flip moves traffic to colour to: it patches only the colour key of the active
+// Service's selector (creating the Service on the first release) and records when, on
+// the Service. It is a no-op when the selector already says so.
+func (r *SoftFactoryReleaseReconciler) flip(ctx context.Context, s *releaseScope, to deployv1alpha1.Color) error {
+	at := s.now.UTC().Format(time.RFC3339Nano)
+	if s.activeService == nil {
+		svc := buildActiveService(s.release, to)
+		svc.Annotations = map[string]string{deployv1alpha1.PromotedAtAnnotation: at}
+		if err := controllerutil.SetControllerReference(s.release, svc, r.Scheme()); err != nil {
+			return err
+		}
+		if err := r.Create(ctx, svc); err != nil {
+			return err
+		}
+		s.activeService = svc
+	} else {
+		if s.activeService.Spec.Selector[deployv1alpha1.LabelColor] == string(to) {
+			return nil
+		}
+		patch, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"annotations": map[string]string{deployv1alpha1.PromotedAtAnnotation: at}},
+			"spec":     map[string]any{"selector": map[string]string{deployv1alpha1.LabelColor: string(to)}},
+		})
+		if err != nil {
+			return err
+		}
+		if err := r.Patch(ctx, s.activeService, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			return err
+		}
+	}
+	from := s.activeColor
+	s.activeColor = to
+	s.promotedNow = true
+	if from == "" {
+		r.event(s, corev1.EventTypeNormal, "Promoted", "Flip", "Service %s now selects %s (revision %s): first release", s.release.ActiveServiceName(), to, s.revision)
+	} else {
+		r.event(s, corev1.EventTypeNormal, "Promoted", "Flip", "Service %s switched from %s to %s (revision %s)", s.release.ActiveServiceName(), from, to, s.revision)
+	}
+	return nil
+}
+
+func servicePortsMatch(current, desired []corev1.ServicePort) bool {
+	if len(current) != len(desired) {
+		return false
+	}
+	for i := range desired {
+		c, d := current[i], desired[i]
+		if c.Name != d.Name || c.Port != d.Port || c.TargetPort != d.TargetPort || c.Protocol != d.Protocol {
+			return false
+		}
+	}
+	return true
+}
+
+// mergePorts takes desired ports, keeping the nodePort the API server allocated for a
+// port of the same name (when the type still has node ports), so a port change does not
+// churn node ports.
+func mergePorts(current, desired []corev1.ServicePort, keepNodePorts bool) []corev1.ServicePort {
+	out := make([]corev1.ServicePort, len(desired))
+	copy(out, desired)
+	if !keepNodePorts {
+		return out
+	}
+	for i := range out {
+		for _, c := range current {
+			if c.Name == out[i].Name {
+				out[i].NodePort = c.NodePort
+			}
+		}
+	}
+	return out
+}
+
+func labelsContain(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,63 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+// reconcileStoppedRelease finds out whether the current revision has already stopped for
+// good (failed, aborted, rolled back: recorded in history) or is being aborted now by the
+// abort annotation. A stopped release creates nothing new; the later steps still run so
+// status keeps describing the Jobs and the failure policy is applied.
+func (r *SoftFactoryReleaseReconciler) reconcileStoppedRelease(_ context.Context, s *releaseScope) (stepResult, error) {
+	rel := s.release
+	if rec := historyRecord(rel, s.revision); rec != nil && rec.Outcome != deployv1alpha1.OutcomePromoted && rec.Outcome != deployv1alpha1.OutcomeSuperseded {
+		s.failure = &failureFact{outcome: rec.Outcome, reason: rec.Reason, message: rec.Message}
+		return next(), nil
+	}
+	// The annotation names the revision it aborts, so one left over from an earlier
+	// release never aborts this one.
+	if rel.Annotations[deployv1alpha1.AbortAnnotation] == s.revision {
+		s.failure = &failureFact{
+			outcome: deployv1alpha1.OutcomeAborted,
+			reason:  ReasonAborted,
+			message: fmt.Sprintf("Revision %s was aborted by the %s annotation; %s keeps serving. "+
+				"Apply a new spec to release again.", s.revision, deployv1alpha1.AbortAnnotation, servingDescription(s)),
+		}
+		r.event(s, "Warning", ReasonAborted, "Abort", "Aborted revision %s at the user's request", s.revision)
+	}
+	return next(), nil
+}
+
+// reconcilePaused freezes the release: nothing after this step runs, so no Job, scale or
+// flip happens until spec.paused is cleared. Status still describes the world.
+func (r *SoftFactoryReleaseReconciler) reconcilePaused(_ context.Context, s *releaseScope) (stepResult, error) {
+	if s.release.Spec.Paused {
+		s.paused = true
+		return wait(), nil
+	}
+	return next(), nil
+}
+
+// reconcileSafePoint holds a new revision while a migration of an earlier one is still
+// running: stopping a migration half way could leave the schema in between. Once it
+// finishes (either way) the new revision goes ahead.
+func (r *SoftFactoryReleaseReconciler) reconcileSafePoint(_ context.Context, s *releaseScope) (stepResult, error) {
+	if s.failure != nil {
+		return next(), nil
+	}
+	for _, j := range s.jobs {
+		if j.Labels[deployv1alpha1.LabelComponent] != deployv1alpha1.ComponentMigration ||
+			j.Labels[deployv1alpha1.LabelRevision] == s.revision {
+			continue
+		}
+		if jobOutcome(j) == jobRunning {
+			s.waitingFor = fmt.Sprintf("migration Job %s of the superseded revision %s to finish: a migration is never interrupted",
+				j.Name, j.Labels[deployv1alpha1.LabelRevision])
+			return wait(), nil
+		}
+	}
+	return next(), nil
+}

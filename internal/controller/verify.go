@@ -1,0 +1,143 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/utils/ptr"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+// reconcileGreenAvailability is the gate in front of the flip: the target colour counts
+// as available only when its Deployment has observed its generation and every replica is
+// updated, ready and available, and the preview Service's EndpointSlices list that many
+// ready endpoints of that colour. Past progressDeadlineSeconds, the release is aborted.
+func (r *SoftFactoryReleaseReconciler) reconcileGreenAvailability(ctx context.Context, s *releaseScope) (stepResult, error) {
+	s.green = s.measureGreen()
+	switch s.green.phase {
+	case greenAvailable:
+		return next(), nil
+	case greenDeadlineExceeded:
+		s.failure = &failureFact{
+			outcome: deployv1alpha1.OutcomeFailed,
+			reason:  ReasonProgressDeadlineExceeded,
+			message: fmt.Sprintf("%s did not become available within %ds (%d/%d ready, %d ready endpoints); traffic never moved and %s keeps serving. "+
+				"Check `kubectl describe deployment %s` and its pods' readiness probe on %s, then apply a fixed spec.",
+				s.release.DeploymentName(s.target), s.release.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds,
+				s.green.readyReplicas, s.green.wantReplicas, s.green.readyEndpoints, servingDescription(s),
+				s.release.DeploymentName(s.target), s.release.Spec.HealthCheck.Path),
+		}
+		r.event(s, "Warning", ReasonProgressDeadlineExceeded, "Abort", "%s", s.failure.message)
+		return wait(), r.applyFailurePolicy(ctx, s)
+	default:
+		// The Deployment and EndpointSlice watches wake the release when this changes;
+		// the requeue only makes sure the deadline is noticed.
+		return waitFor(s.green.deadline.Sub(s.now)), nil
+	}
+}
+
+// measureGreen reads how far the target colour is, without acting.
+func (s *releaseScope) measureGreen() greenFact {
+	f := greenFact{wantReplicas: s.wantReplicas()}
+	d := s.deployments[s.target]
+	if d == nil || deploymentRevision(d) != s.revision {
+		return f
+	}
+	f.readyReplicas = d.Status.ReadyReplicas
+	f.readyEndpoints = s.readyEndpoints(s.target)
+	f.deadline = progressDeadline(d, s.release.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds)
+	switch {
+	case !deploymentSaturated(d, f.wantReplicas):
+		f.phase = greenProgressing
+	case f.readyEndpoints < f.wantReplicas:
+		f.phase = greenWaitingForEndpoints
+	default:
+		f.phase = greenAvailable
+		return f
+	}
+	if !f.deadline.IsZero() && !s.now.Before(f.deadline) {
+		f.phase = greenDeadlineExceeded
+	}
+	return f
+}
+
+// deploymentSaturated: the Deployment controller has seen the current spec and every
+// pod of it is updated, ready and available, with no pod of an older template left.
+func deploymentSaturated(d *appsv1.Deployment, want int32) bool {
+	st := d.Status
+	return st.ObservedGeneration >= d.Generation &&
+		ptr.Deref(d.Spec.Replicas, 1) == want &&
+		st.Replicas == want &&
+		st.UpdatedReplicas == want &&
+		st.ReadyReplicas == want &&
+		st.AvailableReplicas == want
+}
+
+// readyEndpoints counts the preview Service's ready endpoints that belong to pods of
+// colour c. A slice can briefly list pods of the colour the preview selected before,
+// so the pod name is checked too.
+func (s *releaseScope) readyEndpoints(c deployv1alpha1.Color) int32 {
+	prefix := s.release.DeploymentName(c) + "-"
+	var n int32
+	seen := map[string]bool{}
+	for _, slice := range s.previewSlices {
+		for _, ep := range slice.Endpoints {
+			if ep.TargetRef == nil || !strings.HasPrefix(ep.TargetRef.Name, prefix) || seen[ep.TargetRef.Name] {
+				continue
+			}
+			// Per the EndpointSlice API, an unset ready condition means ready.
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			seen[ep.TargetRef.Name] = true
+			n++
+		}
+	}
+	return n
+}
+
+// progressDeadline is when the colour must be available, counted from when it got its
+// revision (an annotation the operator set, so it survives restarts).
+func progressDeadline(d *appsv1.Deployment, seconds int32) time.Time {
+	started, err := time.Parse(time.RFC3339, d.Annotations[deployv1alpha1.ProgressStartedAnnotation])
+	if err != nil || seconds <= 0 {
+		return time.Time{}
+	}
+	return started.Add(time.Duration(seconds) * time.Second)
+}
+
+// reconcileSmokeTest runs the optional smoke-test Job against the preview Service once
+// green is available; promotion waits for it to complete.
+func (r *SoftFactoryReleaseReconciler) reconcileSmokeTest(ctx context.Context, s *releaseScope) (stepResult, error) {
+	rel := s.release
+	if rel.Spec.Strategy.BlueGreen.SmokeTest == nil {
+		s.smokeTest = jobFact{phase: jobNotRequired}
+		return next(), nil
+	}
+	job, err := r.ensureJob(ctx, s, rel.SmokeTestJobName(s.revision), func() *batchv1.Job {
+		return buildSmokeTestJob(rel, s.revision)
+	})
+	if err != nil {
+		return wait(), err
+	}
+	s.smokeTest = jobFactOf(job)
+	switch s.smokeTest.phase {
+	case jobSucceeded:
+		return next(), nil
+	case jobFailed:
+		s.failure = &failureFact{
+			outcome: deployv1alpha1.OutcomeFailed,
+			reason:  ReasonSmokeTestFailed,
+			message: fmt.Sprintf("Smoke test Job %s failed (%s) against %s; traffic never moved and %s keeps serving. "+
+				"Check `kubectl logs job/%s`, then apply a fixed spec.", job.Name, s.smokeTest.message, previewURL(rel), servingDescription(s), job.Name),
+		}
+		return wait(), r.applyFailurePolicy(ctx, s)
+	default:
+		return wait(), nil
+	}
+}
