@@ -46,8 +46,10 @@ type releaseScope struct {
 	scaleDown     scaleDownFact
 	failure       *failureFact
 	monitoring    monitoringFact
-	promotedNow   bool // the flip happened in this pass
+	promotedNow   bool          // the flip happened in this pass
+	flipTook      time.Duration // how long the flip's API calls took
 	supersededRev string
+	newOutcomes   []deployv1alpha1.ReleaseRecord // history records added or changed in this pass
 }
 
 // jobPhase is where one of the release's Jobs stands.

@@ -76,6 +76,7 @@ func (r *SoftFactoryReleaseReconciler) ensureService(ctx context.Context, s *rel
 // the Service. It is a no-op when the selector already says so.
 func (r *SoftFactoryReleaseReconciler) flip(ctx context.Context, s *releaseScope, to deployv1alpha1.Color) error {
 	at := s.now.UTC().Format(time.RFC3339Nano)
+	started := time.Now()
 	if s.activeService == nil {
 		svc := buildActiveService(s.release, to)
 		svc.Annotations = map[string]string{deployv1alpha1.PromotedAtAnnotation: at}
@@ -104,6 +105,7 @@ func (r *SoftFactoryReleaseReconciler) flip(ctx context.Context, s *releaseScope
 	from := s.activeColor
 	s.activeColor = to
 	s.promotedNow = true
+	s.flipTook = time.Since(started)
 	if from == "" {
 		r.event(s, corev1.EventTypeNormal, "Promoted", "Flip", "Service %s now selects %s (revision %s): first release", s.release.ActiveServiceName(), to, s.revision)
 	} else {

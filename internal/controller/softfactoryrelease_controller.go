@@ -105,7 +105,7 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 
 	updateStatus(s, stepErr)
 	r.recordTransitions(base, release)
-	recordMetrics(s)
+	recordMetrics(s, base)
 	if !equality.Semantic.DeepEqual(base.Status, release.Status) {
 		if err := r.Status().Patch(ctx, release, client.MergeFrom(base)); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {

@@ -62,7 +62,7 @@ func updateHistory(s *releaseScope) {
 		backupFile = b.File
 	}
 	if s.supersededRev != "" {
-		upsertHistory(rel, deployv1alpha1.ReleaseRecord{
+		upsertHistory(s, deployv1alpha1.ReleaseRecord{
 			Revision: s.supersededRev, Image: "", Color: s.target,
 			Outcome: deployv1alpha1.OutcomeSuperseded, Reason: "Superseded", FinishedAt: &now,
 			Message: "Replaced by revision " + s.revision + " before it was promoted",
@@ -79,10 +79,10 @@ func updateHistory(s *releaseScope) {
 			rec.FinishedAt = existing.FinishedAt
 			rec.PromotedAt = existing.PromotedAt
 		}
-		upsertHistory(rel, rec, false)
+		upsertHistory(s, rec, false)
 	case s.settled() && (s.promotedNow || existing == nil || existing.Outcome != deployv1alpha1.OutcomePromoted):
 		promotedAt := promotedAtOf(s)
-		upsertHistory(rel, deployv1alpha1.ReleaseRecord{
+		upsertHistory(s, deployv1alpha1.ReleaseRecord{
 			Revision: s.revision, Image: rel.Spec.Image, Color: s.activeColor, BackupFile: backupFile,
 			Outcome: deployv1alpha1.OutcomePromoted, Reason: ReasonPromoted, PromotedAt: promotedAt, FinishedAt: promotedAt,
 		}, true)
@@ -115,9 +115,14 @@ func historyRecord(rel *deployv1alpha1.SoftFactoryRelease, revision string) *dep
 }
 
 // upsertHistory replaces the record of rec's revision in place, or puts it first. With
-// toFront, an existing record moves to the front too (a revision promoted again).
-func upsertHistory(rel *deployv1alpha1.SoftFactoryRelease, rec deployv1alpha1.ReleaseRecord, toFront bool) {
+// toFront, an existing record moves to the front too (a revision promoted again). A
+// record that is new or changes outcome is also an outcome for /metrics.
+func upsertHistory(s *releaseScope, rec deployv1alpha1.ReleaseRecord, toFront bool) {
+	rel := s.release
 	h := rel.Status.History
+	if old := historyRecord(rel, rec.Revision); old == nil || old.Outcome != rec.Outcome || old.Reason != rec.Reason || (s.promotedNow && rec.Outcome == deployv1alpha1.OutcomePromoted) {
+		s.newOutcomes = append(s.newOutcomes, rec)
+	}
 	for i := range h {
 		if h[i].Revision != rec.Revision {
 			continue
