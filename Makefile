@@ -60,8 +60,21 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest-assets ## Run unit and envtest suites (builds the control plane binaries once, via hack/).
-	KUBEBUILDER_ASSETS="$$(hack/install-controlplane.sh envtest)" go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
+test: manifests generate fmt vet envtest-assets test-deps ## Run unit and envtest suites, the backup scripts against PostgreSQL and the alerts against Prometheus.
+	eval "$$(hack/install-postgres.sh)" && \
+	KUBEBUILDER_ASSETS="$$(hack/install-controlplane.sh envtest)" \
+	go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
+
+.PHONY: test-deps
+test-deps: ## Install PostgreSQL and Prometheus from Debian's packages for the tests (skipped when present).
+	@hack/install-prometheus.sh
+	@hack/install-postgres.sh >/dev/null
+
+.PHONY: bench
+bench: envtest-assets test-deps ## Run the Go benchmarks (backup throughput among them).
+	eval "$$(hack/install-postgres.sh)" && \
+	KUBEBUILDER_ASSETS="$$(hack/install-controlplane.sh envtest)" \
+	go test -run '^$$' -bench . -benchtime 1x $$(go list ./... | grep -v /test/e2e)
 
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver and etcd from the Go module proxy into the per-user cache (skipped when present).
