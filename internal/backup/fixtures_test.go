@@ -90,24 +90,40 @@ func seed(t testing.TB, db *testDB) {
 // and the content of each large object the tables reference.
 func snapshot(t testing.TB, db *testDB) map[string]string {
 	t.Helper()
-	snap := map[string]string{}
+	// One psql run, one query (and so one output line) per key: connecting with
+	// password authentication dozens of times made the tests slow.
+	var keys []string
+	var sql strings.Builder
+	query := func(key, q string) {
+		keys = append(keys, key)
+		sql.WriteString(q + "\n")
+	}
 	for _, table := range seededTables {
-		snap["table "+table] = mustPSQL(t, db.URL, fmt.Sprintf(
+		query("table "+table, fmt.Sprintf(
 			`SELECT count(*) || ' rows, md5 ' || coalesce(md5(string_agg(t::text, E'\n' ORDER BY t::text)), '-') FROM %s t;`, table))
-		snap["columns "+table] = mustPSQL(t, db.URL, fmt.Sprintf(
+		query("columns "+table, fmt.Sprintf(
 			`SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position)
 			 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = '%s';`, table))
 	}
 	for _, seq := range seededSequences {
-		snap["sequence "+seq] = mustPSQL(t, db.URL, fmt.Sprintf(`SELECT last_value || ' ' || is_called FROM %s;`, seq))
+		query("sequence "+seq, fmt.Sprintf(`SELECT last_value || ' ' || is_called FROM %s;`, seq))
 	}
 	// Large objects live outside the tables; a release may have rewritten or unlinked
 	// the ones a row points at.
-	snap["large objects"] = mustPSQL(t, db.URL, `
+	query("large objects", `
 		SELECT string_agg(a.id || ':' || a.content || ':' || CASE
 		  WHEN EXISTS (SELECT FROM pg_largeobject_metadata m WHERE m.oid = a.content)
 		  THEN md5(lo_get(a.content)) ELSE 'missing' END, ', ' ORDER BY a.id)
 		FROM attachments a;`)
+
+	lines := strings.Split(mustPSQL(t, db.URL, sql.String()), "\n")
+	if len(lines) != len(keys) {
+		t.Fatalf("snapshot: %d queries gave %d lines:\n%s", len(keys), len(lines), strings.Join(lines, "\n"))
+	}
+	snap := map[string]string{}
+	for i, key := range keys {
+		snap[key] = lines[i]
+	}
 	return snap
 }
 
