@@ -59,12 +59,14 @@ const (
 
 // Components, the value of app.kubernetes.io/component.
 const (
-	ComponentApp       = "app"
-	ComponentBackup    = "backup"
-	ComponentMigration = "migration"
-	ComponentRestore   = "restore"
-	ComponentSmokeTest = "smoke-test"
-	ComponentAlerts    = "alerts"
+	ComponentApp    = "app"
+	ComponentBackup = "backup"
+	// ComponentScheduledBackup marks the CronJob of spec.backup.schedule and its Jobs.
+	ComponentScheduledBackup = "scheduled-backup"
+	ComponentMigration       = "migration"
+	ComponentRestore         = "restore"
+	ComponentSmokeTest       = "smoke-test"
+	ComponentAlerts          = "alerts"
 )
 
 // DeploymentName is the Deployment of one colour: <release>-blue or <release>-green.

@@ -191,3 +191,40 @@ func applySchedulingOverrides(r *deployv1alpha1.SoftFactoryRelease, pod *corev1.
 	pod.Affinity = o.Affinity
 	pod.PriorityClassName = o.PriorityClassName
 }
+
+// buildScheduledBackupCronJob takes backups on spec.backup.schedule, outside releases,
+// with the same script, verification and pruning as the pre-migration backup. The dump
+// is named for the revision serving traffic when it runs (the script adds the time).
+func buildScheduledBackupCronJob(r *deployv1alpha1.SoftFactoryRelease, servingRevision string) *batchv1.CronJob {
+	job := buildBackupJob(r, servingRevision, "")
+	labels := labelsFor(r, deployv1alpha1.ComponentScheduledBackup)
+	labels[deployv1alpha1.LabelRevision] = servingRevision
+	job.Spec.Template.Labels = labels
+	env := job.Spec.Template.Spec.Containers[0].Env[:0]
+	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+		if e.Name != backup.EnvBackupFile {
+			env = append(env, e)
+		}
+	}
+	job.Spec.Template.Spec.Containers[0].Env = append(env, corev1.EnvVar{Name: backup.EnvRevision, Value: servingRevision})
+	cj := &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      r.ScheduledBackupName(),
+			Namespace: r.Namespace,
+			Labels:    labels,
+		},
+		Spec: batchv1.CronJobSpec{
+			Schedule: r.Spec.Backup.Schedule,
+			// Two dumps of one database at once only slow each other down.
+			ConcurrencyPolicy:          batchv1.ForbidConcurrent,
+			SuccessfulJobsHistoryLimit: ptr.To[int32](3),
+			FailedJobsHistoryLimit:     ptr.To[int32](3),
+			JobTemplate: batchv1.JobTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       job.Spec,
+			},
+		},
+	}
+	cj.Annotations = map[string]string{specHashAnnotation: hashOf(cj.Spec)}
+	return cj
+}

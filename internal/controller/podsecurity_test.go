@@ -48,6 +48,8 @@ var _ = Describe("Every pod the operator makes", func() {
 		Expect(admit("migrate", buildMigrationJob(r, rev).Spec.Template.Spec)).To(Succeed())
 		Expect(admit("restore", buildRestoreJob(r, rev, "softfactory-x.dump").Spec.Template.Spec)).To(Succeed())
 		Expect(admit("smoke", buildSmokeTestJob(r, rev).Spec.Template.Spec)).To(Succeed())
+		r.Spec.Backup.Schedule = "@daily"
+		Expect(admit("scheduled-backup", buildScheduledBackupCronJob(r, rev).Spec.JobTemplate.Spec.Template.Spec)).To(Succeed())
 	})
 
 	It("would be refused there without the operator's security defaults (the check is real)", func() {

@@ -6,9 +6,12 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -349,6 +352,24 @@ var _ = Describe("A SoftFactory release", func() {
 		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Paused = false })
 		h.settle()
 		Expect(h.job(h.name + "-backup-" + rev2)).NotTo(BeNil())
+	})
+
+	It("takes scheduled backups of the serving revision with a CronJob, and removes it when the schedule is cleared", func() {
+		r := h.release(imageV1)
+		r.Spec.Backup.Schedule = "0 3 * * *"
+		rev := h.releaseFirst(r)
+		cj := &batchv1.CronJob{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: h.name + "-backup-scheduled"}, cj)).To(Succeed())
+		Expect(cj.Spec.Schedule).To(Equal("0 3 * * *"))
+		Expect(cj.Spec.ConcurrencyPolicy).To(Equal(batchv1.ForbidConcurrent))
+		env := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env
+		Expect(env).To(ContainElement(corev1.EnvVar{Name: "REVISION", Value: rev}))
+		Expect(env).NotTo(ContainElement(HaveField("Name", "BACKUP_FILE")), "the script names each scheduled dump itself")
+
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Backup.Schedule = "" })
+		h.settle()
+		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: h.name + "-backup-scheduled"}, cj)
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the CronJob is gone: %v", err)
 	})
 
 	It("makes no write call at all when reconciling a settled release", func() {

@@ -71,6 +71,7 @@ func nextAfter(d time.Duration) stepResult {
 // +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -121,7 +122,7 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 // stepsFor lists the steps of this pass. A release already serving its revision only
 // keeps things tidy; one in flight walks the runbook.
 func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
-	steps := []step{r.reconcileMonitoring, r.reconcilePaused}
+	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused}
 	if s.settled() {
 		return append(steps, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService, r.reconcileScaleDown)
 	}
@@ -167,6 +168,7 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error 
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&batchv1.Job{}).
+		Owns(&batchv1.CronJob{}).
 		Owns(&corev1.Service{}).
 		// EndpointSlices belong to the preview Service, not to the release; they carry
 		// the Service's labels, among them the release's instance label.
