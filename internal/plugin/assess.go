@@ -97,10 +97,16 @@ func observed(r *deployv1alpha1.SoftFactoryRelease) bool {
 // step in flight, Ready.
 func Assess(r *deployv1alpha1.SoftFactoryRelease) (Verdict, string) {
 	st := &r.Status
-	if !observed(r) {
-		return VerdictProgressing, "waiting for the operator to observe generation " + itoa(r.Generation)
-	}
 	ready := meta.FindStatusCondition(st.Conditions, conditionReady)
+	if !observed(r) {
+		msg := "waiting for the operator to observe generation " + itoa(r.Generation)
+		// The operator stamps each condition with the generation it describes and holds
+		// observedGeneration back while a pass fails: a Ready for this generation says why.
+		if ready != nil && ready.ObservedGeneration == r.Generation && ready.Message != "" {
+			msg += "; " + describe(ready, "")
+		}
+		return VerdictProgressing, msg
+	}
 	degraded := meta.FindStatusCondition(st.Conditions, conditionDegraded)
 	rev := st.CurrentRevision
 

@@ -131,6 +131,21 @@ func operatorReports(r *deployv1alpha1.SoftFactoryRelease, fill func(st *deployv
 	}, eventually, poll).Should(Succeed())
 }
 
+// operatorFailsAPass plays an operator whose pass failed: conditions describe the
+// current generation, observedGeneration stays where it was.
+func operatorFailsAPass(r *deployv1alpha1.SoftFactoryRelease, why string) {
+	Eventually(func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(r), r); err != nil {
+			return err
+		}
+		meta.SetStatusCondition(&r.Status.Conditions, metav1.Condition{
+			Type: conditionReady, Status: metav1.ConditionFalse, Reason: "ReconcileError",
+			Message: "The last pass failed and will be retried: " + why, ObservedGeneration: r.Generation,
+		})
+		return k8sClient.Status().Update(ctx, r)
+	}, eventually, poll).Should(Succeed())
+}
+
 func setCondition(st *deployv1alpha1.SoftFactoryReleaseStatus, t string, s metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: message})
 }
@@ -182,7 +197,7 @@ var _ = Describe("kubectl sfrelease status", func() {
 		r := newRelease(namespace, image1)
 		f := follow("-n", namespace, "status", "softfactory")
 		Eventually(f.out, eventually).Should(gbytes.Say("Following softfactoryrelease/softfactory in namespace " + namespace))
-		Eventually(f.out, eventually).Should(gbytes.Say(`generation 1 \(image ` + image1 + `\): waiting for the operator to observe generation 1`))
+		Eventually(f.out, eventually).Should(gbytes.Say(`generation 1 \(image ` + image1 + `\): waiting for the operator to observe it`))
 
 		operatorReports(r, func(st *deployv1alpha1.SoftFactoryReleaseStatus) {
 			st.Phase, st.CurrentRevision = deployv1alpha1.PhaseBackingUp, rev1
@@ -227,8 +242,14 @@ var _ = Describe("kubectl sfrelease status", func() {
 		changeImage(r, image2)
 
 		f := follow("-n", namespace, "status", "softfactory")
-		Eventually(f.out, eventually).Should(gbytes.Say(`generation 2 \(image ` + image2 + `\): waiting for the operator to observe generation 2`))
+		Eventually(f.out, eventually).Should(gbytes.Say(`generation 2 \(image ` + image2 + `\): waiting for the operator to observe it`))
 		Consistently(f.exit, time.Second, poll).ShouldNot(Receive(), "Ready=True describes generation 1, not the new image")
+
+		// A pass that fails holds observedGeneration back, but its Ready, stamped with the
+		// new generation, says why: that is news.
+		operatorFailsAPass(r, "jobs.batch is forbidden")
+		Eventually(f.out, eventually).Should(gbytes.Say(`Ready=False  ReconcileError: The last pass failed and will be retried: jobs.batch is forbidden`))
+		Expect(f.exit).NotTo(Receive())
 
 		operatorReports(r, releasingRev2(deployv1alpha1.PhaseMigrating, "Migrating", "Job softfactory-migrate-"+rev2+" is running"))
 		Eventually(f.out, eventually).Should(gbytes.Say(`revision ` + rev2 + ` \(image ` + image2 + `, generation 2\); traffic on green \(` + image1 + `\)`))

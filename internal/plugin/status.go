@@ -185,16 +185,18 @@ func takeSnapshot(r *deployv1alpha1.SoftFactoryRelease) *snapshot {
 	}
 	s.verdict, s.message = Assess(r)
 	// A status written for an older spec is not news about this one; leave it out so the
-	// new generation's conditions all print once the operator reports on it.
-	if !s.observed {
-		return s
-	}
-	s.revision = r.Status.CurrentRevision
-	s.phase = r.Status.Phase
-	s.activeColor = r.Status.ActiveColor
-	s.activeImage = r.Status.ActiveImage
+	// new generation's conditions all print once the operator reports on it. Conditions
+	// already stamped with this generation are news (a pass failing, say) and stay.
 	for _, c := range r.Status.Conditions {
-		s.conditions[c.Type] = c
+		if s.observed || c.ObservedGeneration == r.Generation {
+			s.conditions[c.Type] = c
+		}
+	}
+	if s.observed {
+		s.revision = r.Status.CurrentRevision
+		s.phase = r.Status.Phase
+		s.activeColor = r.Status.ActiveColor
+		s.activeImage = r.Status.ActiveImage
 	}
 	return s
 }
@@ -207,9 +209,10 @@ func transitions(prev, cur *snapshot, name string) []string {
 	var lines []string
 	if !cur.observed {
 		if prev.observed || prev.generation != cur.generation || prev.verdict == -1 {
-			lines = append(lines, "generation "+itoa(cur.generation)+" (image "+cur.image+"): "+cur.message)
+			lines = append(lines, "generation "+itoa(cur.generation)+" (image "+cur.image+
+				"): waiting for the operator to observe it")
 		}
-		return lines
+		return append(lines, conditionLines(prev, cur)...)
 	}
 	if !prev.observed || prev.revision != cur.revision {
 		line := "revision " + cur.revision + " (image " + cur.image + ", generation " + itoa(cur.generation) + ")"
@@ -226,14 +229,7 @@ func transitions(prev, cur *snapshot, name string) []string {
 	if !prev.observed || prev.phase != cur.phase {
 		lines = append(lines, "phase "+string(cur.phase))
 	}
-	for _, t := range orderedConditionTypes(cur.conditions) {
-		c := cur.conditions[t]
-		was, seen := prev.conditions[t]
-		if seen && was.Status == c.Status && was.Reason == c.Reason && was.Message == c.Message {
-			continue
-		}
-		lines = append(lines, "  "+t+"="+string(c.Status)+"  "+describe(&c, c.Reason))
-	}
+	lines = append(lines, conditionLines(prev, cur)...)
 	verdictChanged := prev.verdict != cur.verdict || prev.message != cur.message
 	switch {
 	case !verdictChanged:
@@ -248,6 +244,20 @@ func transitions(prev, cur *snapshot, name string) []string {
 	case prev.verdict == VerdictAwaitingPromotion || prev.verdict == VerdictPaused:
 		// Leaving a wait is news even when the next step has not reported yet.
 		lines = append(lines, cur.message)
+	}
+	return lines
+}
+
+// conditionLines are the conditions that are new or changed since prev.
+func conditionLines(prev, cur *snapshot) []string {
+	var lines []string
+	for _, t := range orderedConditionTypes(cur.conditions) {
+		c := cur.conditions[t]
+		was, seen := prev.conditions[t]
+		if seen && was.Status == c.Status && was.Reason == c.Reason && was.Message == c.Message {
+			continue
+		}
+		lines = append(lines, "  "+t+"="+string(c.Status)+"  "+describe(&c, c.Reason))
 	}
 	return lines
 }

@@ -71,14 +71,21 @@ if status == nil then
   return health("Progressing", "Waiting for the operator to report status")
 end
 
+local ready = condition(status, "Ready")
 local generation = obj.metadata.generation
 if generation ~= nil and status.observedGeneration ~= generation then
-  return health("Progressing", "Waiting for the operator to observe generation " .. tostring(generation))
+  local message = "Waiting for the operator to observe generation " .. tostring(generation)
+  -- The operator stamps each condition with the generation it describes, and keeps
+  -- observedGeneration back while a pass fails; a Ready written for this generation
+  -- says why it is taking long.
+  if ready ~= nil and ready.observedGeneration == generation and nonEmpty(ready.message) then
+    message = message .. "; " .. describe(ready, "")
+  end
+  return health("Progressing", message)
 end
 
 local phase = status.phase or ""
 local revision = status.currentRevision or ""
-local ready = condition(status, "Ready")
 local degraded = condition(status, "Degraded")
 
 if isTrue(degraded) or phase == "Failed" or phase == "RolledBack" then
