@@ -776,6 +776,53 @@ type ReleaseRecord struct {
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 }
 
+// AnalysisStage says which analysis a status describes.
+// +kubebuilder:validation:Enum=PrePromotion;PostPromotion
+type AnalysisStage string
+
+// The analysis stages.
+const (
+	AnalysisPrePromotion  AnalysisStage = "PrePromotion"
+	AnalysisPostPromotion AnalysisStage = "PostPromotion"
+)
+
+// AnalysisResult is where an analysis stands.
+// +kubebuilder:validation:Enum=Running;Passed;Failed
+type AnalysisResult string
+
+// The analysis results.
+const (
+	AnalysisRunning AnalysisResult = "Running"
+	AnalysisPassed  AnalysisResult = "Passed"
+	AnalysisFailed  AnalysisResult = "Failed"
+)
+
+// AnalysisStatus is the running count of one analysis of one revision.
+type AnalysisStatus struct {
+	// revision analysed.
+	Revision string `json:"revision"`
+	// stage is PrePromotion or PostPromotion.
+	Stage AnalysisStage `json:"stage"`
+	// result so far.
+	Result AnalysisResult `json:"result"`
+	// consecutiveSuccesses is the current run of passing evaluations.
+	// +optional
+	ConsecutiveSuccesses int32 `json:"consecutiveSuccesses,omitempty"`
+	// failures counts failing evaluations towards failureLimit.
+	// +optional
+	Failures int32 `json:"failures,omitempty"`
+	// inconclusive counts evaluations that could not be judged (Prometheus unreachable,
+	// query error, no data); they never count as passing.
+	// +optional
+	Inconclusive int32 `json:"inconclusive,omitempty"`
+	// lastEvaluatedAt is when the checks last ran.
+	// +optional
+	LastEvaluatedAt *metav1.Time `json:"lastEvaluatedAt,omitempty"`
+	// message is the last evaluation's summary, failing checks first.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
 // SoftFactoryReleaseStatus is rebuilt from the world on every pass.
 type SoftFactoryReleaseStatus struct {
 	// observedGeneration is the spec generation this status describes.
@@ -809,6 +856,11 @@ type SoftFactoryReleaseStatus struct {
 	// lastMigration is the last successful migration.
 	// +optional
 	LastMigration *MigrationRecord `json:"lastMigration,omitempty"`
+
+	// analysis is the Prometheus analysis of the current revision, kept here so an
+	// operator restart neither resets nor repeats its count.
+	// +optional
+	Analysis *AnalysisStatus `json:"analysis,omitempty"`
 
 	// history of releases, newest first, bounded by spec.revisionHistoryLimit.
 	// +optional

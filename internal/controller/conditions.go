@@ -28,6 +28,9 @@ const (
 	ReasonSmokeTestFailed          = "SmokeTestFailed"
 	ReasonAborted                  = "Aborted"
 	ReasonRolledBack               = "RolledBack"
+	ReasonAnalysisFailed           = "AnalysisFailed"
+	ReasonAnalysisInconclusive     = "AnalysisInconclusive"
+	ReasonAnalysisRunning          = "AnalysisRunning"
 
 	ReasonNotRequired         = "NotRequired"
 	ReasonPending             = "Pending"
@@ -124,6 +127,8 @@ func promotedCondition(s *releaseScope) v1.Condition {
 		return cond(ConditionPromoted, false, ReasonAwaitingPromotion,
 			"%s is ready; promote it with `kubectl sfrelease promote %s` or `kubectl annotate sfrelease %s %s=%s --overwrite`",
 			s.release.DeploymentName(s.target), s.release.Name, s.release.Name, deployv1alpha1.PromoteAnnotation, s.revision)
+	case s.analysisRunning:
+		return cond(ConditionPromoted, false, ReasonAnalysisRunning, "Pre-promotion analysis of %s: %s", s.release.DeploymentName(s.target), analysisMessage(s))
 	case s.smokeTest.phase == jobRunning:
 		return cond(ConditionPromoted, false, ReasonSmokeTestRunning, "Smoke test Job %s is running against %s", s.smokeTest.name, previewURL(s.release))
 	default:
@@ -150,6 +155,8 @@ func readyCondition(s *releaseScope, stepErr error) v1.Condition {
 		return cond(ConditionReady, false, ReasonPaused, "spec.paused is set: nothing moves until it is cleared")
 	case s.waitingFor != "":
 		return cond(ConditionReady, false, ReasonWaitingForSafePoint, "Waiting for %s", s.waitingFor)
+	case s.settled() && s.analysisRunning:
+		return cond(ConditionReady, false, ReasonAnalysisRunning, "Revision %s serves traffic; post-promotion analysis: %s", s.revision, analysisMessage(s))
 	case s.settled() && s.scaleDown.pending:
 		return cond(ConditionReady, false, ReasonScaleDownPending, "Revision %s serves traffic; %s scales down at %s",
 			s.revision, s.release.DeploymentName(s.activeColor.Other()), s.scaleDown.at.UTC().Format("15:04:05Z"))
@@ -189,6 +196,8 @@ func phaseOf(conds []v1.Condition, paused bool) deployv1alpha1.Phase {
 		return deployv1alpha1.PhaseAwaitingPromotion
 	case is(ConditionGreenAvailable, v1.ConditionTrue):
 		return deployv1alpha1.PhaseVerifying
+	case reason(ConditionPromoted) == ReasonAnalysisRunning || reason(ConditionPromoted) == ReasonSmokeTestRunning:
+		return deployv1alpha1.PhaseVerifying
 	case reason(ConditionGreenAvailable) == ReasonWaitingForEndpoints:
 		return deployv1alpha1.PhaseVerifying
 	case reason(ConditionGreenAvailable) == ReasonProgressing:
@@ -202,4 +211,17 @@ func phaseOf(conds []v1.Condition, paused bool) deployv1alpha1.Phase {
 	default:
 		return deployv1alpha1.PhasePending
 	}
+}
+
+// analysisMessage describes the running analysis count.
+func analysisMessage(s *releaseScope) string {
+	a := s.release.Status.Analysis
+	if a == nil {
+		return "starting"
+	}
+	msg := fmt.Sprintf("%d consecutive passes, %d failures, %d inconclusive", a.ConsecutiveSuccesses, a.Failures, a.Inconclusive)
+	if a.Message != "" {
+		msg += "; last: " + a.Message
+	}
+	return msg
 }

@@ -35,21 +35,22 @@ type releaseScope struct {
 	target deployv1alpha1.Color
 
 	// Facts found by the steps.
-	paused        bool
-	waitingFor    string // a safe point the release waits for, in words
-	backup        jobFact
-	migration     jobFact
-	restore       jobFact
-	smokeTest     jobFact
-	green         greenFact
-	promotion     promotionFact
-	scaleDown     scaleDownFact
-	failure       *failureFact
-	monitoring    monitoringFact
-	promotedNow   bool          // the flip happened in this pass
-	flipTook      time.Duration // how long the flip's API calls took
-	supersededRev string
-	newOutcomes   []deployv1alpha1.ReleaseRecord // history records added or changed in this pass
+	paused          bool
+	waitingFor      string // a safe point the release waits for, in words
+	backup          jobFact
+	migration       jobFact
+	restore         jobFact
+	smokeTest       jobFact
+	green           greenFact
+	promotion       promotionFact
+	scaleDown       scaleDownFact
+	failure         *failureFact
+	monitoring      monitoringFact
+	analysisRunning bool          // a Prometheus analysis holds the next step
+	promotedNow     bool          // the flip happened in this pass
+	flipTook        time.Duration // how long the flip's API calls took
+	supersededRev   string
+	newOutcomes     []deployv1alpha1.ReleaseRecord // history records added or changed in this pass
 }
 
 // jobPhase is where one of the release's Jobs stands.

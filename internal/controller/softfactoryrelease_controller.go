@@ -48,6 +48,8 @@ type SoftFactoryReleaseReconciler struct {
 	Clock    clock.PassiveClock
 	// Monitoring manages the PrometheusRule; nil turns the step off.
 	Monitoring PrometheusRuleManager
+	// Analyzer evaluates Prometheus checks; nil uses analysis.Evaluator.
+	Analyzer Analyzer
 }
 
 // step is one gated runbook step. It records what it found in the scope and says whether
@@ -124,7 +126,8 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused}
 	if s.settled() {
-		return append(steps, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService, r.reconcileScaleDown)
+		return append(steps, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService,
+			r.reconcilePostPromotionAnalysis, r.reconcileScaleDown)
 	}
 	return append(steps,
 		r.reconcileStoppedRelease,
@@ -136,7 +139,9 @@ func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 		r.reconcileActiveService,
 		r.reconcileGreenAvailability,
 		r.reconcileSmokeTest,
+		r.reconcilePrePromotionAnalysis,
 		r.reconcilePromotion,
+		r.reconcilePostPromotionAnalysis,
 		r.reconcileScaleDown,
 	)
 }

@@ -75,9 +75,11 @@ func updateHistory(s *releaseScope) {
 			Revision: s.revision, Image: rel.Spec.Image, Color: s.target, BackupFile: backupFile,
 			Outcome: s.failure.outcome, Reason: s.failure.reason, Message: s.failure.message, FinishedAt: &now,
 		}
-		if existing != nil && existing.Outcome == rec.Outcome && existing.Reason == rec.Reason {
-			rec.FinishedAt = existing.FinishedAt
-			rec.PromotedAt = existing.PromotedAt
+		if existing != nil {
+			rec.PromotedAt = existing.PromotedAt // a rolled-back release was promoted first
+			if existing.Outcome == rec.Outcome && existing.Reason == rec.Reason {
+				rec.FinishedAt = existing.FinishedAt
+			}
 		}
 		upsertHistory(s, rec, false)
 	case s.settled() && (s.promotedNow || existing == nil || existing.Outcome != deployv1alpha1.OutcomePromoted):
@@ -165,6 +167,7 @@ func (r *SoftFactoryReleaseReconciler) recordTransitions(before, after *deployv1
 var failureReasons = map[string]bool{
 	ReasonBackupFailed: true, ReasonMigrationFailed: true, ReasonProgressDeadlineExceeded: true,
 	ReasonSmokeTestFailed: true, ReasonAborted: true, ReasonRolledBack: true, ReasonReconcileError: true,
+	ReasonAnalysisFailed: true, ReasonAnalysisInconclusive: true,
 }
 
 // event records an action the operator took on the release.
