@@ -17,15 +17,8 @@ limitations under the License.
 package analysis
 
 import (
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +26,8 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/softfactory/release-operator/internal/monitoring/prometheustest"
 )
 
 func TestAnalysis(t *testing.T) {
@@ -44,16 +39,21 @@ func TestAnalysis(t *testing.T) {
 var prometheusURL string
 
 var _ = BeforeSuite(func() {
-	binary, err := exec.LookPath("prometheus")
-	// Fail, never skip: the gates are only proven against a real Prometheus.
-	Expect(err).NotTo(HaveOccurred(),
-		"prometheus is not on PATH: run hack/install-prometheus.sh (installs Debian's prometheus package)")
-
 	app := httptest.NewServer(newApp())
 	DeferCleanup(app.Close)
 
+	// Start fails, never skips, when the binary is missing: the gates are only proven
+	// against a real Prometheus.
 	started := time.Now()
-	prometheusURL = startPrometheus(binary, app.Listener.Addr().String())
+	server, err := prometheustest.Start(prometheustest.Options{
+		Dir:           GinkgoT().TempDir(),
+		JobName:       "softfactory-api",
+		ScrapeTargets: []string{app.Listener.Addr().String()},
+		Log:           GinkgoWriter,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(server.Stop)
+	prometheusURL = server.URL
 	AddReportEntry("prometheus ready", time.Since(started).Round(time.Millisecond).String())
 })
 
@@ -86,76 +86,9 @@ func newApp() http.Handler {
 	})
 }
 
-// startPrometheus runs the Debian prometheus binary on 127.0.0.1 with a free port and
-// its own storage, scraping target every second, and returns its URL once ready. A
-// port taken between choosing and binding makes Prometheus exit; the next try picks
-// another.
-func startPrometheus(binary, target string) string {
-	dir := GinkgoT().TempDir()
-	config := filepath.Join(dir, "prometheus.yml")
-	Expect(os.WriteFile(config, fmt.Appendf(nil, `global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: softfactory-api
-    static_configs:
-      - targets: [%q]
-`, target), 0o600)).To(Succeed())
-
-	for attempt := 1; ; attempt++ {
-		port := freePort()
-		url := "http://127.0.0.1:" + strconv.Itoa(port)
-		cmd := exec.Command(binary,
-			"--config.file="+config,
-			"--storage.tsdb.path="+filepath.Join(dir, fmt.Sprintf("data-%d", attempt)),
-			"--web.listen-address=127.0.0.1:"+strconv.Itoa(port),
-			"--log.level=warn",
-		)
-		cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-		Expect(cmd.Start()).To(Succeed())
-		exited := make(chan struct{})
-		go func() {
-			_ = cmd.Wait()
-			close(exited)
-		}()
-
-		ready := func() bool {
-			resp, err := http.Get(url + "/-/ready")
-			if err != nil {
-				return false
-			}
-			_ = resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		}
-		// Ready, or gone: polled, bounded, never slept.
-		Eventually(func() bool { return ready() || isClosed(exited) }).
-			WithTimeout(60 * time.Second).WithPolling(100 * time.Millisecond).Should(BeTrue())
-		if ready() {
-			DeferCleanup(func() {
-				// SIGTERM lets it shut down cleanly; the channel says when it has.
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				Eventually(exited).WithTimeout(30 * time.Second).Should(BeClosed())
-			})
-			return url
-		}
-		Expect(attempt).To(BeNumerically("<", 3), "prometheus exited three times before becoming ready; see its log above")
-	}
-}
-
-func isClosed(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-// freePort asks the kernel for a free port on 127.0.0.1 and releases it for the caller.
+// freePort returns a port on 127.0.0.1 that nothing listens on.
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := prometheustest.FreePort()
 	Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }

@@ -22,6 +22,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/softfactory/release-operator/internal/monitoring/prometheustest"
 )
 
 func TestMonitoring(t *testing.T) {
@@ -38,5 +40,5 @@ var _ = BeforeSuite(func() {
 	// Fail, never skip: a suite that silently skipped the rule checks would pass on a
 	// machine that never checked a rule.
 	Expect(err).NotTo(HaveOccurred(),
-		"promtool is not on PATH: run hack/install-prometheus.sh (installs Debian's prometheus package)")
+		"promtool "+prometheustest.MissingBinaryHint)
 })
