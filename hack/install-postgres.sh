@@ -45,35 +45,32 @@ server_bindir() {
   [[ -n "$best" ]] && echo "$best"
 }
 
-install_server() {
+updated=false
+apt_update_once() {
+  if [[ "$updated" == false ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    updated=true
+  fi
+}
+
+# install PACKAGE...: apt-get install, with the package's own services kept from
+# starting (its cluster on port 5432 is not the tests' server).
+install() {
   if [[ $(id -u) -ne 0 ]]; then
-    log "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin, and installing them needs root (apt-get install postgresql)"
+    log "missing $*, and installing needs root (apt-get install $*)"
     exit 1
   fi
-  # Keep apt from starting the package's own cluster on port 5432: the tests use their
-  # own server. Exit code 101 means "action forbidden" to invoke-rc.d.
-  local policy=/usr/sbin/policy-rc.d made_policy=false
+  # Exit code 101 means "action forbidden" to invoke-rc.d.
+  local policy=/usr/sbin/policy-rc.d
   if [[ ! -e "$policy" ]]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod 755 "$policy"
-    made_policy=true
-  fi
-  if [[ "$made_policy" == true ]]; then
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-
-  log "installing PostgreSQL from Debian's packages (first time only)..."
+  log "installing $* from Debian's packages (first time only)..."
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # PostgreSQL 15 matches the operator's default Job image (postgres:15-alpine), so the
-  # tests exercise the same pg_dump/pg_restore major version; other Debian releases only
-  # carry their own version, taken through the "postgresql" metapackage.
-  local pkg=postgresql
-  if apt-cache show postgresql-15 >/dev/null 2>&1; then
-    pkg="postgresql-15 postgresql-client-15"
-  fi
-  # shellcheck disable=SC2086 # pkg is a list of package names
-  apt-get install -y -qq --no-install-recommends $pkg >/dev/null
+  apt_update_once
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   # On a machine booted with systemd the package's cluster would come up at boot; keep
   # it off, the tests never use it.
   if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
@@ -81,22 +78,32 @@ install_server() {
   fi
 }
 
+packages=()
+bindir=$(server_bindir || true)
+if [[ -z "$bindir" ]]; then
+  # PostgreSQL 15 matches the operator's default Job image (postgres:15-alpine), so the
+  # tests exercise the same pg_dump/pg_restore major version; a Debian release without
+  # it gets its own version through the "postgresql" metapackage.
+  # (apt-cache knows nothing, or only an old list, before an update.)
+  if [[ $(id -u) -eq 0 ]]; then
+    apt_update_once
+  fi
+  if apt-cache show postgresql-15 >/dev/null 2>&1; then
+    packages+=(postgresql-15 postgresql-client-15)
+  else
+    packages+=(postgresql)
+  fi
+fi
 # busybox: the tests also run the scripts under busybox sh and its applets, the shell of
 # the Jobs' postgres:15-alpine image, since dash alone would let a bash-ism or a GNU-only
 # option through.
 if ! command -v busybox >/dev/null 2>&1; then
-  if [[ $(id -u) -ne 0 ]]; then
-    log "busybox is missing, and installing it needs root (apt-get install busybox)"
-    exit 1
-  fi
-  log "installing busybox from Debian's packages..."
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox >/dev/null
+  packages+=(busybox)
 fi
-
-bindir=$(server_bindir || true)
+if [[ ${#packages[@]} -gt 0 ]]; then
+  install "${packages[@]}"
+fi
 if [[ -z "$bindir" ]]; then
-  install_server
   bindir=$(server_bindir || true)
   if [[ -z "$bindir" ]]; then
     log "installed PostgreSQL but found no server binaries in /usr/lib/postgresql/*/bin"
@@ -133,6 +140,7 @@ else
     # leaves a half-made cluster that a later run would try to start.
     rm -rf "$data.tmp"
     pwfile="$base/pwfile"
+    # shellcheck disable=SC2016 # $1 is the inner shell's argument
     as_owner sh -c 'umask 077 && cat >"$1"' sh "$pwfile" <<<"$password"
     as_owner "$bindir/initdb" --pgdata="$data.tmp" --username="$superuser" --pwfile="$pwfile" \
       --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$base/initdb.log" 2>&1 ||

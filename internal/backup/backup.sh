@@ -43,6 +43,7 @@ is_release_dump() {
   "$RELEASE_NAME"-*) ;;
   *) return 1 ;;
   esac
+  # shellcheck disable=SC2254 # $dump_pattern unquoted on purpose: it is a glob
   case ${1#"$RELEASE_NAME"-} in
   $dump_pattern) return 0 ;;
   esac
