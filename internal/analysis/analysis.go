@@ -123,6 +123,9 @@ func (e Evaluation) Summary() string {
 	case StatusFail:
 		return strings.Join(append(failed, inconclusive...), "; ")
 	case StatusInconclusive:
+		if len(inconclusive) == 0 {
+			return "inconclusive, not counted as a pass: the analysis has no checks"
+		}
 		return "inconclusive, not counted as a pass: " + strings.Join(inconclusive, "; ")
 	default:
 		return fmt.Sprintf("all %d checks passed: %s", len(e.Checks), strings.Join(passed, ", "))
@@ -136,7 +139,8 @@ type Evaluator struct {
 	RoundTripper http.RoundTripper
 	// Timeout bounds one evaluation; zero means DefaultTimeout.
 	Timeout time.Duration
-	// Now is the query time; nil means time.Now. Tests and replays set it.
+	// Now is the query time; nil leaves it to Prometheus' own clock, so a skewed
+	// operator clock cannot push the query past the data.
 	Now func() time.Time
 }
 
@@ -149,11 +153,10 @@ func (e Evaluator) Evaluate(ctx context.Context, spec deployv1alpha1.AnalysisSpe
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	now := time.Now
+	var at time.Time // zero: Prometheus evaluates at its own now
 	if e.Now != nil {
-		now = e.Now
+		at = e.Now()
 	}
-	at := now()
 
 	results := make([]CheckResult, len(spec.Checks))
 	client, err := promapi.NewClient(promapi.Config{Address: spec.PrometheusURL, RoundTripper: e.RoundTripper})
@@ -272,6 +275,11 @@ func inconclusive(name, query, why string) CheckResult {
 }
 
 func overall(results []CheckResult) Status {
+	if len(results) == 0 {
+		// Nothing judged is no evidence; CEL requires a check, this guards code paths
+		// that skip it.
+		return StatusInconclusive
+	}
 	status := StatusPass
 	for _, r := range results {
 		switch r.Status {

@@ -192,6 +192,14 @@ var _ = Describe("Analysis when Prometheus cannot answer", func() {
 	})
 })
 
+var _ = Describe("Evaluate without checks", func() {
+	It("is inconclusive: no evidence never opens a gate", func() {
+		evaluation := Evaluator{}.Evaluate(context.Background(), deployv1alpha1.AnalysisSpec{PrometheusURL: prometheusURL}, blue)
+		Expect(evaluation.Status).To(Equal(StatusInconclusive))
+		Expect(evaluation.Summary()).To(Equal("inconclusive, not counted as a pass: the analysis has no checks"))
+	})
+})
+
 var _ = Describe("Substitute", func() {
 	It("replaces every placeholder, as often as it appears", func() {
 		Expect(Substitute(`x{color="$COLOR", ns="$NAMESPACE", r="$RELEASE"} / y{color="$COLOR"}`, green)).

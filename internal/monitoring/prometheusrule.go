@@ -246,7 +246,7 @@ func (b ruleBuilder) apiDown(forDuration deployv1alpha1.PrometheusDuration) moni
 	expr := fmt.Sprintf(`max by (namespace, color) (%s) == 0`, b.byColor(fmt.Sprintf(`up{%s}`, b.podSelector())))
 	return b.rule(AlertAPIDown, expr, forDuration, SeverityCritical,
 		"API Server Down",
-		fmt.Sprintf("No %s API pod of release {{ $labels.namespace }}/%s has answered its scrape for %s.", "{{ $labels.color }}", b.release, forDuration))
+		fmt.Sprintf("No {{ $labels.color }} API pod of release {{ $labels.namespace }}/%s has answered its scrape for %s.", b.release, forDuration))
 }
 
 // highErrorRate compares 5xx responses with all responses per colour, summed over pods.
@@ -258,7 +258,7 @@ func (b ruleBuilder) highErrorRate(percent int32, forDuration deployv1alpha1.Pro
 	expr := fmt.Sprintf("sum by (namespace, color) (%s)\n/\nsum by (namespace, color) (%s)\n> %s", errors, all, ratio(percent))
 	return b.rule(AlertHighErrorRate, expr, forDuration, SeverityCritical,
 		fmt.Sprintf("High Error Rate (%d%%+)", percent),
-		fmt.Sprintf("{{ $value | humanizePercentage }} of the %s API's responses in release {{ $labels.namespace }}/%s are 5xx, above the %d%% threshold.", "{{ $labels.color }}", b.release, percent))
+		fmt.Sprintf("{{ $value | humanizePercentage }} of the {{ $labels.color }} API's responses in release {{ $labels.namespace }}/%s are 5xx, above the %d%% threshold.", b.release, percent))
 }
 
 // highMemoryUsage compares each API container's working set (what the OOM killer
