@@ -96,6 +96,31 @@ lint-fix: golangci-lint ## Run golangci-lint linter and perform fixes
 lint-config: golangci-lint ## Verify golangci-lint linter configuration
 	"$(GOLANGCI_LINT)" config verify
 
+##@ Local cluster, demo and end-to-end tests (docs/local-cluster.md)
+
+.PHONY: cluster-up
+cluster-up: ## Start the local kwok cluster (or reuse it) and print its kubeconfig path.
+	@hack/cluster-up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Remove the local kwok cluster.
+	@hack/cluster-down.sh
+
+.PHONY: demo
+demo: ## Local cluster + operator; release the sample, then a new image, and watch. Stays up until demo-down.
+	@hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Stop the demo's operator and remove its cluster.
+	@hack/demo.sh down
+
+# The suite makes its own cluster (softfactory-e2e, beside the demo's) and removes it;
+# the cluster-down after it also covers a run killed before its AfterSuite.
+.PHONY: test-e2e
+test-e2e: ## Run the end-to-end suite (test/e2e) against its own local kwok cluster.
+	@rc=0; go test -tags e2e ./test/e2e -v -count=1 -timeout 20m -ginkgo.v || rc=$$?; \
+	hack/cluster-down.sh softfactory-e2e; exit $$rc
+
 ##@ Build
 
 .PHONY: build
