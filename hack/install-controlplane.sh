@@ -15,9 +15,14 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 set_name=${1:-envtest}
 
-k8s_version=$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$here/controlplane/go.mod")
-etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2; exit}' "$here/etcd/go.mod")
-kwok_version=$(awk '$1 == "sigs.k8s.io/kwok" {print $2; exit}' "$here/kwok/go.mod")
+# module_version MODULE GO_MOD: the version GO_MOD requires of MODULE, from either the
+# one-line form (require m v1) or a require block (m v1 // indirect).
+module_version() {
+  awk -v m="$1" '{ for (i = 1; i < NF; i++) if ($i == m && $(i + 1) ~ /^v[0-9]/) { print $(i + 1); exit } }' "$2"
+}
+k8s_version=$(module_version k8s.io/kubernetes "$here/controlplane/go.mod")
+etcd_version=$(module_version go.etcd.io/etcd/server/v3 "$here/etcd/go.mod")
+kwok_version=$(module_version sigs.k8s.io/kwok "$here/kwok/go.mod")
 cache_root=${SOFTFACTORY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/softfactory-release-operator}
 bin_dir="$cache_root/controlplane/k8s-${k8s_version}_etcd-${etcd_version}_kwok-${kwok_version}"
 mkdir -p "$bin_dir"

@@ -598,9 +598,9 @@ type PrometheusRuleSpec struct {
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
 
-	// runbookURL is put in every alert's runbook_url annotation.
+	// runbookURL is the page every alert's runbook_url annotation links to (with #<alert> appended). Defaults to this project's docs/monitoring.md.
 	// +optional
-	// +kubebuilder:default="https://github.com/softfactory/release-operator/blob/main/docs/runbook.md"
+	// +kubebuilder:default="https://github.com/softfactory/release-operator/blob/main/docs/monitoring.md"
 	RunbookURL string `json:"runbookURL,omitempty"`
 
 	// thresholds of the alerts. Defaults to the runbook's values.

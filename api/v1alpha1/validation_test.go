@@ -122,7 +122,7 @@ var _ = Describe("The SoftFactoryRelease API", func() {
 			Rollback: deployv1alpha1.RollbackSpec{OnFailure: deployv1alpha1.FailurePolicyScaleDown},
 			Monitoring: deployv1alpha1.MonitoringSpec{PrometheusRule: deployv1alpha1.PrometheusRuleSpec{
 				Enabled:    ptr.To(true),
-				RunbookURL: "https://github.com/softfactory/release-operator/blob/main/docs/runbook.md",
+				RunbookURL: "https://github.com/softfactory/release-operator/blob/main/docs/monitoring.md",
 				Thresholds: deployv1alpha1.AlertThresholds{
 					APIDownFor:           "2m",
 					ErrorRatePercent:     5,

@@ -69,10 +69,12 @@ func (r *SoftFactoryReleaseReconciler) analyzer() Analyzer {
 // reconcilePrePromotionAnalysis holds the flip until the Prometheus checks have passed
 // successfulRuns times in a row against the colour under test. An inconclusive run
 // (Prometheus unreachable, a query error) never counts as a pass; the progress deadline
-// bounds how long the release waits for a verdict.
+// bounds how long the release waits for a verdict. The first release is not analysed:
+// a colour that has never had traffic has no metrics to judge (Argo Rollouts skips it
+// too).
 func (r *SoftFactoryReleaseReconciler) reconcilePrePromotionAnalysis(ctx context.Context, s *releaseScope) (stepResult, error) {
 	spec := s.release.Spec.Strategy.BlueGreen.PrePromotionAnalysis
-	if spec == nil {
+	if spec == nil || s.activeColor == "" {
 		return next(), nil
 	}
 	a := analysisFor(s, deployv1alpha1.AnalysisPrePromotion)
@@ -107,10 +109,11 @@ func (r *SoftFactoryReleaseReconciler) reconcilePrePromotionAnalysis(ctx context
 
 // reconcilePostPromotionAnalysis runs the checks against the new active colour for the
 // window after the flip, while the old colour is still up. A failure flips the selector
-// back at once and records RolledBack; the old colour keeps serving.
+// back at once and records RolledBack; the old colour keeps serving. The first release
+// has no old colour to go back to, so it is not analysed.
 func (r *SoftFactoryReleaseReconciler) reconcilePostPromotionAnalysis(ctx context.Context, s *releaseScope) (stepResult, error) {
 	spec := s.release.Spec.Strategy.BlueGreen.PostPromotionAnalysis
-	if spec == nil || !s.settled() {
+	if spec == nil || !s.settled() || s.deployments[s.activeColor.Other()] == nil {
 		return next(), nil
 	}
 	a := analysisFor(s, deployv1alpha1.AnalysisPostPromotion)
