@@ -67,6 +67,8 @@ func main() {
 		metricsAddr, probeAddr, watchNamespaces string
 		enableLeaderElection, secureMetrics     bool
 		enableHTTP2                             bool
+		apiQPS                                  float64
+		apiBurst, maxConcurrentReconciles       int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"The address the metrics endpoint binds to: :8443 serves HTTPS with authentication, '0' disables it.")
@@ -79,6 +81,11 @@ func main() {
 		"Enable HTTP/2 for the metrics server. Off by default because of the HTTP/2 Stream Cancellation and Rapid Reset CVEs.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to manage releases in. Empty manages every namespace.")
+	flag.Float64Var(&apiQPS, "kube-api-qps", 50,
+		"Requests per second the operator may send to the API server (client-side limit).")
+	flag.IntVar(&apiBurst, "kube-api-burst", 100, "Burst above --kube-api-qps the operator may send.")
+	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 4,
+		"Releases reconciled in parallel. One release is never reconciled twice at once.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -93,7 +100,9 @@ func main() {
 		metricsOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(apiQPS), apiBurst
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsOptions,
 		HealthProbeBindAddress: probeAddr,
@@ -114,7 +123,7 @@ func main() {
 		Recorder:   mgr.GetEventRecorder("softfactory-release-operator"),
 		Clock:      clock.RealClock{},
 		Monitoring: controller.NewPrometheusRuleManager(mgr),
-	}).SetupWithManager(mgr); err != nil {
+	}).SetupWithManager(mgr, maxConcurrentReconciles); err != nil {
 		setupLog.Error(err, "Failed to create controller", "controller", "softfactoryrelease")
 		os.Exit(1)
 	}

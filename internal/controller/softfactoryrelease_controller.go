@@ -31,6 +31,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -167,7 +168,7 @@ func (r *SoftFactoryReleaseReconciler) runSteps(ctx context.Context, s *releaseS
 
 // SetupWithManager watches the release and everything it owns, so each step wakes up
 // on the event that opens its gate instead of polling.
-func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReconciles int) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deployv1alpha1.SoftFactoryRelease{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -178,6 +179,7 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		// EndpointSlices belong to the preview Service, not to the release; they carry
 		// the Service's labels, among them the release's instance label.
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(maxConcurrentReconciles, 1)}).
 		Named("softfactoryrelease")
 	if r.Monitoring != nil {
 		b = r.Monitoring.Watch(b)
