@@ -158,13 +158,16 @@ func (h *harness) settle() ctrl.Result {
 	return res
 }
 
-func (h *harness) job(name string) *batchv1.Job {
-	j := &batchv1.Job{}
-	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: name}, j); err != nil {
-		return nil
+// lookup reads the object of that name in the harness namespace, or returns nil.
+func lookup[T client.Object](h *harness, name string, obj T) T {
+	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: name}, obj); err != nil {
+		var none T
+		return none
 	}
-	return j
+	return obj
 }
+
+func (h *harness) job(name string) *batchv1.Job { return lookup(h, name, &batchv1.Job{}) }
 
 func (h *harness) jobs(component string) []batchv1.Job {
 	list := &batchv1.JobList{}
@@ -173,20 +176,10 @@ func (h *harness) jobs(component string) []batchv1.Job {
 }
 
 func (h *harness) deployment(c deployv1alpha1.Color) *appsv1.Deployment {
-	d := &appsv1.Deployment{}
-	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: h.name + "-" + string(c)}, d); err != nil {
-		return nil
-	}
-	return d
+	return lookup(h, h.name+"-"+string(c), &appsv1.Deployment{})
 }
 
-func (h *harness) service(name string) *corev1.Service {
-	s := &corev1.Service{}
-	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: name}, s); err != nil {
-		return nil
-	}
-	return s
-}
+func (h *harness) service(name string) *corev1.Service { return lookup(h, name, &corev1.Service{}) }
 
 // activeSelectorColor is what the active Service selects ("" when there is none yet).
 func (h *harness) activeSelectorColor() string {
@@ -299,12 +292,25 @@ func (h *harness) releaseFirst(r *deployv1alpha1.SoftFactoryRelease) string {
 // startSecond applies a second image and runs its backup and migration.
 func (h *harness) startSecond(image string) string {
 	GinkgoHelper()
+	return h.applyImageAndMigrate(image, true)
+}
+
+// startSecondWithFailedMigration applies image and fails its migration.
+func (h *harness) startSecondWithFailedMigration(image string) string {
+	GinkgoHelper()
+	return h.applyImageAndMigrate(image, false)
+}
+
+// applyImageAndMigrate applies image, completes its backup and ends its migration as
+// migrationSucceeds says.
+func (h *harness) applyImageAndMigrate(image string, migrationSucceeds bool) string {
+	GinkgoHelper()
 	h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = image })
 	h.settle()
 	rev := h.get().Status.CurrentRevision
 	h.finishJob(h.name+"-backup-"+rev, true)
 	h.settle()
-	h.finishJob(h.name+"-migrate-"+rev, true)
+	h.finishJob(h.name+"-migrate-"+rev, migrationSucceeds)
 	h.settle()
 	return rev
 }

@@ -68,58 +68,48 @@ func backupVolume(b *deployv1alpha1.BackupSpec) (corev1.Volume, corev1.VolumeMou
 // dump's name, chosen by the caller (backup.FileName) so this builder stays pure.
 func buildBackupJob(r *deployv1alpha1.SoftFactoryRelease, revision, file string) *batchv1.Job {
 	b := r.Spec.Backup
-	vol, mount := backupVolume(b)
-	container := corev1.Container{
-		Name:    "backup",
-		Image:   b.Image,
-		Command: backup.BackupCommand(),
-		Env: []corev1.EnvVar{
-			databaseURLFromSecret(r.Spec.Database),
-			{Name: backup.EnvBackupDir, Value: backup.MountPath},
-			{Name: backup.EnvBackupFile, Value: file},
-			{Name: backup.EnvReleaseName, Value: r.Name},
-			{Name: backup.EnvKeepLast, Value: strconv.Itoa(int(b.KeepLast))},
-			{Name: backup.EnvVerify, Value: strconv.FormatBool(b.VerifyEnabled())},
-			{Name: backup.EnvMinSizeBytes, Value: strconv.FormatInt(max(b.Verify.MinSizeBytes, 1), 10)},
-		},
-		VolumeMounts: []corev1.VolumeMount{mount},
-		Resources:    b.Resources,
-	}
-	pod := corev1.PodSpec{
-		Containers:      []corev1.Container{container},
-		Volumes:         []corev1.Volume{vol},
-		SecurityContext: restrictedPodSecurityContext(ptr.To(postgresUID)),
-	}
-	applySchedulingOverrides(r, &pod)
-	job := buildJob(r, r.BackupJobName(revision), deployv1alpha1.ComponentBackup, revision, b.BackoffLimit, b.ActiveDeadlineSeconds, pod)
-	job.Annotations[backupFileAnnotation] = file
-	return job
+	return buildPostgresJob(r, r.BackupJobName(revision), deployv1alpha1.ComponentBackup, revision, file,
+		backup.BackupCommand(), b.BackoffLimit,
+		corev1.EnvVar{Name: backup.EnvReleaseName, Value: r.Name},
+		corev1.EnvVar{Name: backup.EnvKeepLast, Value: strconv.Itoa(int(b.KeepLast))},
+		corev1.EnvVar{Name: backup.EnvVerify, Value: strconv.FormatBool(b.VerifyEnabled())},
+		corev1.EnvVar{Name: backup.EnvMinSizeBytes, Value: strconv.FormatInt(max(b.Verify.MinSizeBytes, 1), 10)},
+	)
 }
 
 // buildRestoreJob loads a revision's pre-release dump back after its migration failed.
-// Only built when spec.rollback.restoreDatabase is set: it overwrites the database.
+// Only built when spec.rollback.restoreDatabase is set: it overwrites the database. It
+// never retries: a half-done restore is for a human to look at.
 func buildRestoreJob(r *deployv1alpha1.SoftFactoryRelease, revision, file string) *batchv1.Job {
+	return buildPostgresJob(r, r.RestoreJobName(revision), deployv1alpha1.ComponentRestore, revision, file,
+		backup.RestoreCommand(), ptr.To[int32](0))
+}
+
+// buildPostgresJob is a Job running one of the backup scripts in the PostgreSQL client
+// image as its non-root user, with the backup volume mounted, DATABASE_URL by reference,
+// and the dump's file name in both env and an annotation.
+func buildPostgresJob(r *deployv1alpha1.SoftFactoryRelease, name, component, revision, file string, command []string, backoffLimit *int32, extraEnv ...corev1.EnvVar) *batchv1.Job {
 	b := r.Spec.Backup
 	vol, mount := backupVolume(b)
-	container := corev1.Container{
-		Name:    "restore",
-		Image:   b.Image,
-		Command: backup.RestoreCommand(),
-		Env: []corev1.EnvVar{
-			databaseURLFromSecret(r.Spec.Database),
-			{Name: backup.EnvBackupDir, Value: backup.MountPath},
-			{Name: backup.EnvBackupFile, Value: file},
-		},
-		VolumeMounts: []corev1.VolumeMount{mount},
-		Resources:    b.Resources,
+	env := []corev1.EnvVar{
+		databaseURLFromSecret(r.Spec.Database),
+		{Name: backup.EnvBackupDir, Value: backup.MountPath},
+		{Name: backup.EnvBackupFile, Value: file},
 	}
 	pod := corev1.PodSpec{
-		Containers:      []corev1.Container{container},
+		Containers: []corev1.Container{{
+			Name:         component,
+			Image:        b.Image,
+			Command:      command,
+			Env:          append(env, extraEnv...),
+			VolumeMounts: []corev1.VolumeMount{mount},
+			Resources:    b.Resources,
+		}},
 		Volumes:         []corev1.Volume{vol},
 		SecurityContext: restrictedPodSecurityContext(ptr.To(postgresUID)),
 	}
 	applySchedulingOverrides(r, &pod)
-	job := buildJob(r, r.RestoreJobName(revision), deployv1alpha1.ComponentRestore, revision, ptr.To[int32](0), b.ActiveDeadlineSeconds, pod)
+	job := buildJob(r, name, component, revision, backoffLimit, b.ActiveDeadlineSeconds, pod)
 	job.Annotations[backupFileAnnotation] = file
 	return job
 }

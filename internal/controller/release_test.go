@@ -389,16 +389,3 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(h.client.writes.Load() - before).To(BeZero())
 	})
 })
-
-// startSecondWithFailedMigration applies image and fails its migration.
-func (h *harness) startSecondWithFailedMigration(image string) string {
-	GinkgoHelper()
-	h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = image })
-	h.settle()
-	rev := h.get().Status.CurrentRevision
-	h.finishJob(h.name+"-backup-"+rev, true)
-	h.settle()
-	h.finishJob(h.name+"-migrate-"+rev, false)
-	h.settle()
-	return rev
-}
