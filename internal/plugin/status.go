@@ -106,6 +106,12 @@ func (so *statusOptions) follow(ctx context.Context, client dynamic.ResourceInte
 	ctx, cancel := watchtools.ContextWithOptionalTimeout(ctx, so.timeout)
 	defer cancel()
 
+	// One plain read first: the informer below retries a failing list forever, so a
+	// wrong context, missing RBAC or a missing release would otherwise hang in silence.
+	if _, err := client.Get(ctx, name, metav1.GetOptions{}); err != nil {
+		return err
+	}
+
 	byName := fields.OneTermEqualSelector("metadata.name", name).String()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
