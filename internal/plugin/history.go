@@ -28,15 +28,21 @@ import (
 )
 
 func newHistoryCommand(o *options) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "history NAME",
 		Short: "List a release's past releases, newest first",
 		Long: `List the releases recorded in status.history, newest first: revision, image, colour,
 how each ended and why, when it was promoted and finished, and the backup taken before
-it. Times are UTC. The operator keeps spec.revisionHistoryLimit of them.`,
-		Example: `  kubectl sfrelease history softfactory`,
-		Args:    cobra.ExactArgs(1),
+it. Times are UTC. The operator keeps spec.revisionHistoryLimit of them. With -o wide,
+also what happened to each, in the operator's words.`,
+		Example: `  kubectl sfrelease history softfactory
+  kubectl sfrelease history softfactory -o wide`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "" && output != "wide" {
+				return fmt.Errorf("--output %q is not supported: leave it out, or use wide", output)
+			}
 			client, _, err := o.releases()
 			if err != nil {
 				return err
@@ -45,14 +51,16 @@ it. Times are UTC. The operator keeps spec.revisionHistoryLimit of them.`,
 			if err != nil {
 				return err
 			}
-			printHistory(o.Out, r)
+			printHistory(o.Out, r, output == "wide")
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "wide adds each release's message")
+	return cmd
 }
 
 // printHistory prints status.history as a table, in the order the operator keeps it.
-func printHistory(out io.Writer, r *deployv1alpha1.SoftFactoryRelease) {
+func printHistory(out io.Writer, r *deployv1alpha1.SoftFactoryRelease, wide bool) {
 	if len(r.Status.History) == 0 {
 		fmt.Fprintf(out, "No releases recorded for softfactoryrelease/%s yet.\n", r.Name)
 		return
@@ -60,10 +68,18 @@ func printHistory(out io.Writer, r *deployv1alpha1.SoftFactoryRelease) {
 	// kubectl's table spacing, so the output sits well beside kubectl get.
 	w := tabwriter.NewWriter(out, 6, 4, 3, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintln(w, strings.Join(cells, "\t")) }
-	row("REVISION", "IMAGE", "COLOR", "OUTCOME", "REASON", "PROMOTED", "FINISHED", "BACKUP")
+	header := []string{"REVISION", "IMAGE", "COLOR", "OUTCOME", "REASON", "PROMOTED", "FINISHED", "BACKUP"}
+	if wide {
+		header = append(header, "MESSAGE")
+	}
+	row(header...)
 	for _, h := range r.Status.History {
-		row(h.Revision, h.Image, orNone(string(h.Color)), string(h.Outcome), orNone(h.Reason),
-			timeOrNone(h.PromotedAt), timeOrNone(h.FinishedAt), orNone(h.BackupFile))
+		cells := []string{h.Revision, h.Image, orNone(string(h.Color)), string(h.Outcome), orNone(h.Reason),
+			timeOrNone(h.PromotedAt), timeOrNone(h.FinishedAt), orNone(h.BackupFile)}
+		if wide {
+			cells = append(cells, orNone(h.Message))
+		}
+		row(cells...)
 	}
 	_ = w.Flush()
 }

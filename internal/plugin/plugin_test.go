@@ -420,7 +420,8 @@ var _ = Describe("kubectl sfrelease history", func() {
 			releasingRev2(deployv1alpha1.PhaseFailed, "Failed", "Release "+rev2+" failed")(st)
 			st.History = []deployv1alpha1.ReleaseRecord{
 				{Revision: rev2, Image: image2, Color: deployv1alpha1.Blue, BackupFile: "softfactory-" + rev2 + ".dump",
-					Outcome: deployv1alpha1.OutcomeFailed, Reason: "MigrationFailed", FinishedAt: &failed},
+					Outcome: deployv1alpha1.OutcomeFailed, Reason: "MigrationFailed", FinishedAt: &failed,
+					Message: "Migration Job softfactory-migrate-" + rev2 + " failed"},
 				{Revision: rev1, Image: image1, Color: deployv1alpha1.Green,
 					Outcome: deployv1alpha1.OutcomePromoted, Reason: "Promoted", PromotedAt: &promoted, FinishedAt: &finished},
 			}
@@ -436,6 +437,18 @@ var _ = Describe("kubectl sfrelease history", func() {
 			"<none>", "2026-11-26T08:01:30Z", "softfactory-" + rev2 + ".dump"}))
 		Expect(strings.Fields(lines[2])).To(Equal([]string{rev1, image1, "green", "Promoted", "Promoted",
 			"2026-11-25T10:17:02Z", "2026-11-25T10:17:32Z", "<none>"}))
+
+		code, out, _ = sfrelease("-n", namespace, "history", "softfactory", "-o", "wide")
+		Expect(code).To(Equal(ExitOK))
+		lines = strings.Split(strings.TrimSpace(out), "\n")
+		Expect(lines).To(HaveLen(3))
+		Expect(lines[0]).To(HaveSuffix("MESSAGE"))
+		Expect(lines[1]).To(HaveSuffix("Migration Job softfactory-migrate-" + rev2 + " failed"))
+		Expect(lines[2]).To(HaveSuffix("<none>"))
+
+		code, _, errOut := sfrelease("-n", namespace, "history", "softfactory", "-o", "json")
+		Expect(code).To(Equal(ExitFailed))
+		Expect(errOut).To(ContainSubstring(`--output "json" is not supported`))
 	})
 
 	It("says when there is no history yet", func() {
