@@ -58,7 +58,7 @@ the release settles. A status the operator wrote for an earlier spec never count
 after a new image is applied, status waits for the operator to pick it up.
 
 A release waiting for a manual promotion, or paused, has not settled: status keeps
-following it (say so, and how to go on) until someone acts or --timeout passes.
+following it, saying so and how to go on, until someone acts or --timeout passes.
 
 Exit codes: 0 the release succeeded; 1 it failed (Degraded, Failed or RolledBack) or the
 command failed; 2 --timeout passed first. With --no-follow, status prints the release
