@@ -127,6 +127,10 @@ test-e2e: ## Run the end-to-end suite (test/e2e) against its own local kwok clus
 build: manifests generate fmt vet ## Build manager binary.
 	go build -o bin/manager cmd/main.go
 
+.PHONY: install-plugin
+install-plugin: ## Build kubectl-sfrelease into GOBIN so `kubectl sfrelease` finds it.
+	go build -o "$(GOBIN)/kubectl-sfrelease" ./cmd/kubectl-sfrelease
+
 .PHONY: run
 run: manifests generate fmt vet ## Run a controller from your host.
 	go run ./cmd/main.go

@@ -88,7 +88,7 @@ func (r *SoftFactoryReleaseReconciler) reconcilePrePromotionAnalysis(ctx context
 	case deployv1alpha1.AnalysisFailed:
 		s.failure = &failureFact{
 			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  ReasonAnalysisFailed,
+			reason:  deployv1alpha1.ReasonAnalysisFailed,
 			message: fmt.Sprintf("Pre-promotion analysis of %s failed (%s); traffic never moved and %s keeps serving.",
 				s.release.DeploymentName(s.target), a.Message, servingDescription(s)),
 		}
@@ -98,7 +98,7 @@ func (r *SoftFactoryReleaseReconciler) reconcilePrePromotionAnalysis(ctx context
 	if deadline := s.green.deadline; !deadline.IsZero() && !s.now.Before(deadline) {
 		s.failure = &failureFact{
 			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  ReasonAnalysisInconclusive,
+			reason:  deployv1alpha1.ReasonAnalysisInconclusive,
 			message: fmt.Sprintf("Pre-promotion analysis of %s reached no verdict within the progress deadline (last: %s); traffic never moved and %s keeps serving.",
 				s.release.DeploymentName(s.target), a.Message, servingDescription(s)),
 		}
@@ -154,7 +154,7 @@ func (r *SoftFactoryReleaseReconciler) rollBack(ctx context.Context, s *releaseS
 	if d == nil || !deploymentSaturated(d, s.wantReplicas()) {
 		s.failure = &failureFact{
 			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  ReasonAnalysisFailed,
+			reason:  deployv1alpha1.ReasonAnalysisFailed,
 			message: fmt.Sprintf("Post-promotion analysis failed (%s) but %s is not fully up, so traffic stays on %s. Roll back by applying the previous spec.",
 				why, s.release.DeploymentName(old), failed),
 		}
@@ -166,10 +166,10 @@ func (r *SoftFactoryReleaseReconciler) rollBack(ctx context.Context, s *releaseS
 	s.promotedNow = false // this flip is a rollback, not a promotion of the current revision
 	s.failure = &failureFact{
 		outcome: deployv1alpha1.OutcomeRolledBack,
-		reason:  ReasonRolledBack,
+		reason:  deployv1alpha1.ReasonRolledBack,
 		message: fmt.Sprintf("Post-promotion analysis failed (%s): traffic was flipped back to %s (revision %s), which keeps serving; %s no longer gets traffic.",
 			why, old, deploymentRevision(d), s.release.DeploymentName(failed)),
 	}
-	r.event(s, corev1.EventTypeWarning, ReasonRolledBack, "Rollback", "%s", s.failure.message)
+	r.event(s, corev1.EventTypeWarning, deployv1alpha1.ReasonRolledBack, "Rollback", "%s", s.failure.message)
 	return nil
 }

@@ -138,10 +138,10 @@ var _ = Describe("The Prometheus gates", Ordered, func() {
 		Eventually(func() string {
 			h.clock.Step(time.Second)
 			h.reconcile()
-			return h.condition(ConditionDegraded).Reason
-		}).WithTimeout(45 * time.Second).WithPolling(500 * time.Millisecond).Should(Equal(ReasonAnalysisFailed))
+			return h.condition(deployv1alpha1.ConditionDegraded).Reason
+		}).WithTimeout(45 * time.Second).WithPolling(500 * time.Millisecond).Should(Equal(deployv1alpha1.ReasonAnalysisFailed))
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
-		Expect(h.condition(ConditionDegraded).Message).To(MatchRegexp(`error-rate.*above max 0\.05`))
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Message).To(MatchRegexp(`error-rate.*above max 0\.05`))
 		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero())
 	})
 
@@ -154,7 +154,7 @@ var _ = Describe("The Prometheus gates", Ordered, func() {
 		h.makeColorAvailable(deployv1alpha1.Green)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("green"))
-		Expect(h.condition(ConditionDegraded).Status).To(Equal(metav1.ConditionFalse), "%v", h.condition(ConditionDegraded).Message)
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Status).To(Equal(metav1.ConditionFalse), "%v", h.condition(deployv1alpha1.ConditionDegraded).Message)
 
 		// Annotations bump a Deployment's generation, and the flip annotated blue with its
 		// scale-down time: play the Deployment controller observing it.
@@ -167,7 +167,7 @@ var _ = Describe("The Prometheus gates", Ordered, func() {
 		Expect(st.Phase).To(Equal(deployv1alpha1.PhaseRolledBack))
 		Expect(st.StableRevision).To(Equal(rev1))
 		Expect(historyRecord(h.get(), rev2).Outcome).To(Equal(deployv1alpha1.OutcomeRolledBack))
-		Expect(h.condition(ConditionDegraded).Message).To(ContainSubstring("error-rate"))
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Message).To(ContainSubstring("error-rate"))
 		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)), "blue was kept up through the window")
 	})
 
@@ -188,7 +188,7 @@ var _ = Describe("The Prometheus gates", Ordered, func() {
 		a := h.get().Status.Analysis
 		Expect(a.Inconclusive).To(BeNumerically(">=", 5))
 		Expect(a.ConsecutiveSuccesses).To(BeZero())
-		promoted := h.condition(ConditionPromoted)
+		promoted := h.condition(deployv1alpha1.ConditionPromoted)
 		Expect(promoted.Status).To(Equal(metav1.ConditionFalse))
 		Expect(promoted.Message).To(ContainSubstring("inconclusive"))
 	})

@@ -38,7 +38,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 	case jobFailed:
 		s.failure = &failureFact{
 			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  ReasonBackupFailed,
+			reason:  deployv1alpha1.ReasonBackupFailed,
 			message: fmt.Sprintf("Backup Job %s failed (%s). No migration was run and %s keeps serving. "+
 				"Check `kubectl logs job/%s` (database reachable? volume full?), fix it, then apply a new spec to retry.",
 				job.Name, s.backup.message, servingDescription(s), job.Name),

@@ -181,16 +181,16 @@ func TestPhaseIsDerivedFromConditions(t *testing.T) {
 		want   deployv1alpha1.Phase
 	}{
 		{"nothing yet", nil, false, deployv1alpha1.PhasePending},
-		{"paused wins", []metav1.Condition{c(ConditionReady, true, ReasonSucceeded)}, true, deployv1alpha1.PhasePaused},
-		{"backing up", []metav1.Condition{c(ConditionBackupSucceeded, false, ReasonBackupRunning)}, false, deployv1alpha1.PhaseBackingUp},
-		{"migrating", []metav1.Condition{c(ConditionBackupSucceeded, true, ReasonBackupCompleted), c(ConditionMigrationSucceeded, false, ReasonMigrationRunning)}, false, deployv1alpha1.PhaseMigrating},
-		{"deploying", []metav1.Condition{c(ConditionGreenAvailable, false, ReasonProgressing)}, false, deployv1alpha1.PhaseDeploying},
-		{"verifying endpoints", []metav1.Condition{c(ConditionGreenAvailable, false, ReasonWaitingForEndpoints)}, false, deployv1alpha1.PhaseVerifying},
-		{"awaiting promotion", []metav1.Condition{c(ConditionGreenAvailable, true, ReasonAvailable), c(ConditionPromoted, false, ReasonAwaitingPromotion)}, false, deployv1alpha1.PhaseAwaitingPromotion},
-		{"promoting", []metav1.Condition{c(ConditionPromoted, true, ReasonPromoted), c(ConditionReady, false, ReasonScaleDownPending)}, false, deployv1alpha1.PhasePromoting},
-		{"succeeded", []metav1.Condition{c(ConditionPromoted, true, ReasonPromoted), c(ConditionReady, true, ReasonSucceeded)}, false, deployv1alpha1.PhaseSucceeded},
-		{"failed", []metav1.Condition{c(ConditionDegraded, true, ReasonMigrationFailed)}, false, deployv1alpha1.PhaseFailed},
-		{"rolled back", []metav1.Condition{c(ConditionDegraded, true, ReasonRolledBack)}, false, deployv1alpha1.PhaseRolledBack},
+		{"paused wins", []metav1.Condition{c(deployv1alpha1.ConditionReady, true, deployv1alpha1.ReasonSucceeded)}, true, deployv1alpha1.PhasePaused},
+		{"backing up", []metav1.Condition{c(deployv1alpha1.ConditionBackupSucceeded, false, deployv1alpha1.ReasonBackupRunning)}, false, deployv1alpha1.PhaseBackingUp},
+		{"migrating", []metav1.Condition{c(deployv1alpha1.ConditionBackupSucceeded, true, deployv1alpha1.ReasonBackupCompleted), c(deployv1alpha1.ConditionMigrationSucceeded, false, deployv1alpha1.ReasonMigrationRunning)}, false, deployv1alpha1.PhaseMigrating},
+		{"deploying", []metav1.Condition{c(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonProgressing)}, false, deployv1alpha1.PhaseDeploying},
+		{"verifying endpoints", []metav1.Condition{c(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonWaitingForEndpoints)}, false, deployv1alpha1.PhaseVerifying},
+		{"awaiting promotion", []metav1.Condition{c(deployv1alpha1.ConditionGreenAvailable, true, deployv1alpha1.ReasonAvailable), c(deployv1alpha1.ConditionPromoted, false, deployv1alpha1.ReasonAwaitingPromotion)}, false, deployv1alpha1.PhaseAwaitingPromotion},
+		{"promoting", []metav1.Condition{c(deployv1alpha1.ConditionPromoted, true, deployv1alpha1.ReasonPromoted), c(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonScaleDownPending)}, false, deployv1alpha1.PhasePromoting},
+		{"succeeded", []metav1.Condition{c(deployv1alpha1.ConditionPromoted, true, deployv1alpha1.ReasonPromoted), c(deployv1alpha1.ConditionReady, true, deployv1alpha1.ReasonSucceeded)}, false, deployv1alpha1.PhaseSucceeded},
+		{"failed", []metav1.Condition{c(deployv1alpha1.ConditionDegraded, true, deployv1alpha1.ReasonMigrationFailed)}, false, deployv1alpha1.PhaseFailed},
+		{"rolled back", []metav1.Condition{c(deployv1alpha1.ConditionDegraded, true, deployv1alpha1.ReasonRolledBack)}, false, deployv1alpha1.PhaseRolledBack},
 	}
 	for _, tc := range cases {
 		if got := phaseOf(tc.conds, tc.paused); got != tc.want {

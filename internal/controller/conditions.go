@@ -9,51 +9,6 @@ import (
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-// Condition types. Every condition always carries a reason and a message.
-const (
-	ConditionReady              = "Ready"
-	ConditionBackupSucceeded    = "BackupSucceeded"
-	ConditionMigrationSucceeded = "MigrationSucceeded"
-	ConditionGreenAvailable     = "GreenAvailable"
-	ConditionPromoted           = "Promoted"
-	ConditionDegraded           = "Degraded"
-	ConditionMonitoringReady    = "MonitoringReady"
-)
-
-// Reasons. The failure reasons are also history outcomes' reasons.
-const (
-	ReasonBackupFailed             = "BackupFailed"
-	ReasonMigrationFailed          = "MigrationFailed"
-	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
-	ReasonSmokeTestFailed          = "SmokeTestFailed"
-	ReasonAborted                  = "Aborted"
-	ReasonRolledBack               = "RolledBack"
-	ReasonAnalysisFailed           = "AnalysisFailed"
-	ReasonAnalysisInconclusive     = "AnalysisInconclusive"
-	ReasonAnalysisRunning          = "AnalysisRunning"
-
-	ReasonNotRequired         = "NotRequired"
-	ReasonPending             = "Pending"
-	ReasonBackupRunning       = "BackupRunning"
-	ReasonBackupCompleted     = "BackupCompleted"
-	ReasonWaitingForBackup    = "WaitingForBackup"
-	ReasonMigrationRunning    = "MigrationRunning"
-	ReasonMigrationCompleted  = "MigrationCompleted"
-	ReasonNotStarted          = "NotStarted"
-	ReasonProgressing         = "Progressing"
-	ReasonWaitingForEndpoints = "WaitingForEndpoints"
-	ReasonAvailable           = "Available"
-	ReasonSmokeTestRunning    = "SmokeTestRunning"
-	ReasonAwaitingPromotion   = "AwaitingPromotion"
-	ReasonPromoted            = "Promoted"
-	ReasonScaleDownPending    = "ScaleDownPending"
-	ReasonSucceeded           = "Succeeded"
-	ReasonPaused              = "Paused"
-	ReasonWaitingForSafePoint = "WaitingForSafePoint"
-	ReasonReconcileError      = "ReconcileError"
-	ReasonAsExpected          = "AsExpected"
-)
-
 func cond(t string, ok bool, reason, msg string, args ...any) v1.Condition {
 	status := v1.ConditionFalse
 	if ok {
@@ -67,19 +22,19 @@ func backupCondition(s *releaseScope) v1.Condition {
 	b := s.backup
 	switch b.phase {
 	case jobNotRequired:
-		return cond(ConditionBackupSucceeded, true, ReasonNotRequired, "No backup is configured (spec.backup)")
+		return cond(deployv1alpha1.ConditionBackupSucceeded, true, deployv1alpha1.ReasonNotRequired, "No backup is configured (spec.backup)")
 	case jobRunning:
-		return cond(ConditionBackupSucceeded, false, ReasonBackupRunning, "Backup Job %s is dumping the database", b.name)
+		return cond(deployv1alpha1.ConditionBackupSucceeded, false, deployv1alpha1.ReasonBackupRunning, "Backup Job %s is dumping the database", b.name)
 	case jobSucceeded:
 		file := ""
 		if s.release.Status.LastBackup != nil {
 			file = s.release.Status.LastBackup.File
 		}
-		return cond(ConditionBackupSucceeded, true, ReasonBackupCompleted, "Backup Job %s wrote and verified %s", b.name, file)
+		return cond(deployv1alpha1.ConditionBackupSucceeded, true, deployv1alpha1.ReasonBackupCompleted, "Backup Job %s wrote and verified %s", b.name, file)
 	case jobFailed:
-		return cond(ConditionBackupSucceeded, false, ReasonBackupFailed, "Backup Job %s failed: %s", b.name, b.message)
+		return cond(deployv1alpha1.ConditionBackupSucceeded, false, deployv1alpha1.ReasonBackupFailed, "Backup Job %s failed: %s", b.name, b.message)
 	default:
-		return cond(ConditionBackupSucceeded, false, ReasonPending, "The backup of revision %s has not started", s.revision)
+		return cond(deployv1alpha1.ConditionBackupSucceeded, false, deployv1alpha1.ReasonPending, "The backup of revision %s has not started", s.revision)
 	}
 }
 
@@ -88,15 +43,15 @@ func migrationCondition(s *releaseScope) v1.Condition {
 	m := s.migration
 	switch m.phase {
 	case jobNotRequired:
-		return cond(ConditionMigrationSucceeded, true, ReasonNotRequired, "No migration is configured (spec.migration)")
+		return cond(deployv1alpha1.ConditionMigrationSucceeded, true, deployv1alpha1.ReasonNotRequired, "No migration is configured (spec.migration)")
 	case jobRunning:
-		return cond(ConditionMigrationSucceeded, false, ReasonMigrationRunning, "Migration Job %s is running", m.name)
+		return cond(deployv1alpha1.ConditionMigrationSucceeded, false, deployv1alpha1.ReasonMigrationRunning, "Migration Job %s is running", m.name)
 	case jobSucceeded:
-		return cond(ConditionMigrationSucceeded, true, ReasonMigrationCompleted, "Migration Job %s completed", m.name)
+		return cond(deployv1alpha1.ConditionMigrationSucceeded, true, deployv1alpha1.ReasonMigrationCompleted, "Migration Job %s completed", m.name)
 	case jobFailed:
-		return cond(ConditionMigrationSucceeded, false, ReasonMigrationFailed, "Migration Job %s failed: %s", m.name, m.message)
+		return cond(deployv1alpha1.ConditionMigrationSucceeded, false, deployv1alpha1.ReasonMigrationFailed, "Migration Job %s failed: %s", m.name, m.message)
 	default:
-		return cond(ConditionMigrationSucceeded, false, ReasonWaitingForBackup, "The migration waits for a verified backup of revision %s", s.revision)
+		return cond(deployv1alpha1.ConditionMigrationSucceeded, false, deployv1alpha1.ReasonWaitingForBackup, "The migration waits for a verified backup of revision %s", s.revision)
 	}
 }
 
@@ -106,15 +61,15 @@ func greenCondition(s *releaseScope) v1.Condition {
 	name := s.release.DeploymentName(s.target)
 	switch g.phase {
 	case greenAvailable:
-		return cond(ConditionGreenAvailable, true, ReasonAvailable, "%s has %d/%d replicas ready and %d ready endpoints", name, g.readyReplicas, g.wantReplicas, g.readyEndpoints)
+		return cond(deployv1alpha1.ConditionGreenAvailable, true, deployv1alpha1.ReasonAvailable, "%s has %d/%d replicas ready and %d ready endpoints", name, g.readyReplicas, g.wantReplicas, g.readyEndpoints)
 	case greenProgressing:
-		return cond(ConditionGreenAvailable, false, ReasonProgressing, "%s has %d/%d replicas ready (deadline %s)", name, g.readyReplicas, g.wantReplicas, g.deadline.UTC().Format("15:04:05Z"))
+		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonProgressing, "%s has %d/%d replicas ready (deadline %s)", name, g.readyReplicas, g.wantReplicas, g.deadline.UTC().Format("15:04:05Z"))
 	case greenWaitingForEndpoints:
-		return cond(ConditionGreenAvailable, false, ReasonWaitingForEndpoints, "%s is ready but the preview Service lists %d/%d ready endpoints", name, g.readyEndpoints, g.wantReplicas)
+		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonWaitingForEndpoints, "%s is ready but the preview Service lists %d/%d ready endpoints", name, g.readyEndpoints, g.wantReplicas)
 	case greenDeadlineExceeded:
-		return cond(ConditionGreenAvailable, false, ReasonProgressDeadlineExceeded, "%s was not available within the progress deadline (%d/%d ready)", name, g.readyReplicas, g.wantReplicas)
+		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonProgressDeadlineExceeded, "%s was not available within the progress deadline (%d/%d ready)", name, g.readyReplicas, g.wantReplicas)
 	default:
-		return cond(ConditionGreenAvailable, false, ReasonNotStarted, "%s does not run revision %s yet", name, s.revision)
+		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonNotStarted, "%s does not run revision %s yet", name, s.revision)
 	}
 }
 
@@ -122,50 +77,50 @@ func greenCondition(s *releaseScope) v1.Condition {
 func promotedCondition(s *releaseScope) v1.Condition {
 	switch {
 	case s.settled():
-		return cond(ConditionPromoted, true, ReasonPromoted, "Service %s selects %s, running revision %s", s.release.ActiveServiceName(), s.activeColor, s.revision)
+		return cond(deployv1alpha1.ConditionPromoted, true, deployv1alpha1.ReasonPromoted, "Service %s selects %s, running revision %s", s.release.ActiveServiceName(), s.activeColor, s.revision)
 	case s.promotion.phase == promotionAwaiting:
-		return cond(ConditionPromoted, false, ReasonAwaitingPromotion,
+		return cond(deployv1alpha1.ConditionPromoted, false, deployv1alpha1.ReasonAwaitingPromotion,
 			"%s is ready; promote it with `kubectl sfrelease promote %s` or `kubectl annotate sfrelease %s %s=%s --overwrite`",
 			s.release.DeploymentName(s.target), s.release.Name, s.release.Name, deployv1alpha1.PromoteAnnotation, s.revision)
 	case s.analysisRunning:
-		return cond(ConditionPromoted, false, ReasonAnalysisRunning, "Pre-promotion analysis of %s: %s", s.release.DeploymentName(s.target), analysisMessage(s))
+		return cond(deployv1alpha1.ConditionPromoted, false, deployv1alpha1.ReasonAnalysisRunning, "Pre-promotion analysis of %s: %s", s.release.DeploymentName(s.target), analysisMessage(s))
 	case s.smokeTest.phase == jobRunning:
-		return cond(ConditionPromoted, false, ReasonSmokeTestRunning, "Smoke test Job %s is running against %s", s.smokeTest.name, previewURL(s.release))
+		return cond(deployv1alpha1.ConditionPromoted, false, deployv1alpha1.ReasonSmokeTestRunning, "Smoke test Job %s is running against %s", s.smokeTest.name, previewURL(s.release))
 	default:
-		return cond(ConditionPromoted, false, ReasonPending, "Traffic goes to %s until revision %s passes its gates", servingDescription(s), s.revision)
+		return cond(deployv1alpha1.ConditionPromoted, false, deployv1alpha1.ReasonPending, "Traffic goes to %s until revision %s passes its gates", servingDescription(s), s.revision)
 	}
 }
 
 // degradedCondition: did this revision stop for good?
 func degradedCondition(s *releaseScope) v1.Condition {
 	if s.failure != nil {
-		return cond(ConditionDegraded, true, s.failure.reason, "%s", s.failure.message)
+		return cond(deployv1alpha1.ConditionDegraded, true, s.failure.reason, "%s", s.failure.message)
 	}
-	return cond(ConditionDegraded, false, ReasonAsExpected, "No failure")
+	return cond(deployv1alpha1.ConditionDegraded, false, deployv1alpha1.ReasonAsExpected, "No failure")
 }
 
 // readyCondition: is the release done, and if not, what is it waiting for?
 func readyCondition(s *releaseScope, stepErr error) v1.Condition {
 	switch {
 	case stepErr != nil:
-		return cond(ConditionReady, false, ReasonReconcileError, "The last pass failed and will be retried: %v", stepErr)
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonReconcileError, "The last pass failed and will be retried: %v", stepErr)
 	case s.failure != nil:
-		return cond(ConditionReady, false, s.failure.reason, "%s", s.failure.message)
+		return cond(deployv1alpha1.ConditionReady, false, s.failure.reason, "%s", s.failure.message)
 	case s.paused:
-		return cond(ConditionReady, false, ReasonPaused, "spec.paused is set: nothing moves until it is cleared")
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonPaused, "spec.paused is set: nothing moves until it is cleared")
 	case s.waitingFor != "":
-		return cond(ConditionReady, false, ReasonWaitingForSafePoint, "Waiting for %s", s.waitingFor)
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonWaitingForSafePoint, "Waiting for %s", s.waitingFor)
 	case s.settled() && s.analysisRunning:
-		return cond(ConditionReady, false, ReasonAnalysisRunning, "Revision %s serves traffic; post-promotion analysis: %s", s.revision, analysisMessage(s))
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonAnalysisRunning, "Revision %s serves traffic; post-promotion analysis: %s", s.revision, analysisMessage(s))
 	case s.settled() && s.scaleDown.pending:
-		return cond(ConditionReady, false, ReasonScaleDownPending, "Revision %s serves traffic; %s scales down at %s",
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonScaleDownPending, "Revision %s serves traffic; %s scales down at %s",
 			s.revision, s.release.DeploymentName(s.activeColor.Other()), s.scaleDown.at.UTC().Format("15:04:05Z"))
 	case s.settled():
-		return cond(ConditionReady, true, ReasonSucceeded, "Revision %s (%s) serves traffic from %s", s.revision, s.release.Spec.Image, s.activeColor)
+		return cond(deployv1alpha1.ConditionReady, true, deployv1alpha1.ReasonSucceeded, "Revision %s (%s) serves traffic from %s", s.revision, s.release.Spec.Image, s.activeColor)
 	case s.promotion.phase == promotionAwaiting:
-		return cond(ConditionReady, false, ReasonAwaitingPromotion, "%s", promotedCondition(s).Message)
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonAwaitingPromotion, "%s", promotedCondition(s).Message)
 	default:
-		return cond(ConditionReady, false, ReasonProgressing, "Releasing revision %s to %s", s.revision, s.target)
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonProgressing, "Releasing revision %s to %s", s.revision, s.target)
 	}
 }
 
@@ -184,29 +139,29 @@ func phaseOf(conds []v1.Condition, paused bool) deployv1alpha1.Phase {
 	switch {
 	case paused:
 		return deployv1alpha1.PhasePaused
-	case is(ConditionDegraded, v1.ConditionTrue) && reason(ConditionDegraded) == ReasonRolledBack:
+	case is(deployv1alpha1.ConditionDegraded, v1.ConditionTrue) && reason(deployv1alpha1.ConditionDegraded) == deployv1alpha1.ReasonRolledBack:
 		return deployv1alpha1.PhaseRolledBack
-	case is(ConditionDegraded, v1.ConditionTrue):
+	case is(deployv1alpha1.ConditionDegraded, v1.ConditionTrue):
 		return deployv1alpha1.PhaseFailed
-	case is(ConditionReady, v1.ConditionTrue):
+	case is(deployv1alpha1.ConditionReady, v1.ConditionTrue):
 		return deployv1alpha1.PhaseSucceeded
-	case is(ConditionPromoted, v1.ConditionTrue):
+	case is(deployv1alpha1.ConditionPromoted, v1.ConditionTrue):
 		return deployv1alpha1.PhasePromoting
-	case reason(ConditionPromoted) == ReasonAwaitingPromotion:
+	case reason(deployv1alpha1.ConditionPromoted) == deployv1alpha1.ReasonAwaitingPromotion:
 		return deployv1alpha1.PhaseAwaitingPromotion
-	case is(ConditionGreenAvailable, v1.ConditionTrue):
+	case is(deployv1alpha1.ConditionGreenAvailable, v1.ConditionTrue):
 		return deployv1alpha1.PhaseVerifying
-	case reason(ConditionPromoted) == ReasonAnalysisRunning || reason(ConditionPromoted) == ReasonSmokeTestRunning:
+	case reason(deployv1alpha1.ConditionPromoted) == deployv1alpha1.ReasonAnalysisRunning || reason(deployv1alpha1.ConditionPromoted) == deployv1alpha1.ReasonSmokeTestRunning:
 		return deployv1alpha1.PhaseVerifying
-	case reason(ConditionGreenAvailable) == ReasonWaitingForEndpoints:
+	case reason(deployv1alpha1.ConditionGreenAvailable) == deployv1alpha1.ReasonWaitingForEndpoints:
 		return deployv1alpha1.PhaseVerifying
-	case reason(ConditionGreenAvailable) == ReasonProgressing:
+	case reason(deployv1alpha1.ConditionGreenAvailable) == deployv1alpha1.ReasonProgressing:
 		return deployv1alpha1.PhaseDeploying
-	case is(ConditionMigrationSucceeded, v1.ConditionTrue) && is(ConditionBackupSucceeded, v1.ConditionTrue):
+	case is(deployv1alpha1.ConditionMigrationSucceeded, v1.ConditionTrue) && is(deployv1alpha1.ConditionBackupSucceeded, v1.ConditionTrue):
 		return deployv1alpha1.PhaseDeploying
-	case reason(ConditionMigrationSucceeded) == ReasonMigrationRunning:
+	case reason(deployv1alpha1.ConditionMigrationSucceeded) == deployv1alpha1.ReasonMigrationRunning:
 		return deployv1alpha1.PhaseMigrating
-	case reason(ConditionBackupSucceeded) == ReasonBackupRunning:
+	case reason(deployv1alpha1.ConditionBackupSucceeded) == deployv1alpha1.ReasonBackupRunning:
 		return deployv1alpha1.PhaseBackingUp
 	default:
 		return deployv1alpha1.PhasePending

@@ -29,19 +29,19 @@ func recordMetrics(s *releaseScope, before *deployv1alpha1.SoftFactoryRelease) {
 		return now != nil && now.Status == metav1.ConditionTrue && now.Reason == reason &&
 			(old == nil || old.Status != metav1.ConditionTrue || old.Reason != reason)
 	}
-	if became(ConditionBackupSucceeded, ReasonBackupCompleted) {
+	if became(deployv1alpha1.ConditionBackupSucceeded, deployv1alpha1.ReasonBackupCompleted) {
 		observeJobDuration(s, rel.BackupJobName(s.revision), metrics.StepBackup)
 	}
-	if became(ConditionMigrationSucceeded, ReasonMigrationCompleted) {
+	if became(deployv1alpha1.ConditionMigrationSucceeded, deployv1alpha1.ReasonMigrationCompleted) {
 		observeJobDuration(s, rel.MigrationJobName(s.revision), metrics.StepMigration)
 	}
-	if became(ConditionGreenAvailable, ReasonAvailable) && !s.green.deadline.IsZero() {
+	if became(deployv1alpha1.ConditionGreenAvailable, deployv1alpha1.ReasonAvailable) && !s.green.deadline.IsZero() {
 		started := s.green.deadline.Add(-time.Duration(rel.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds) * time.Second)
 		metrics.ObserveStep(ns, name, metrics.StepGreenReady, s.now.Sub(started))
 	}
 	if s.promotedNow {
 		metrics.ObserveStep(ns, name, metrics.StepFlip, s.flipTook)
-		if g := meta.FindStatusCondition(before.Status.Conditions, ConditionGreenAvailable); g != nil && g.Status == metav1.ConditionTrue {
+		if g := meta.FindStatusCondition(before.Status.Conditions, deployv1alpha1.ConditionGreenAvailable); g != nil && g.Status == metav1.ConditionTrue {
 			metrics.ObserveGreenReadyToFlip(ns, name, s.now.Sub(g.LastTransitionTime.Time))
 		} else {
 			metrics.ObserveGreenReadyToFlip(ns, name, 0) // available and flipped in the same pass

@@ -72,6 +72,6 @@ func (r *SoftFactoryReleaseReconciler) migrationFailed(ctx context.Context, s *r
 	} else {
 		msg += " To restore it, see docs/backups.md, or set spec.rollback.restoreDatabase for next time."
 	}
-	s.failure = &failureFact{outcome: deployv1alpha1.OutcomeFailed, reason: ReasonMigrationFailed, message: msg}
+	s.failure = &failureFact{outcome: deployv1alpha1.OutcomeFailed, reason: deployv1alpha1.ReasonMigrationFailed, message: msg}
 	return wait(), nil
 }

@@ -40,6 +40,6 @@ func monitoringCondition(s *releaseScope) *metav1.Condition {
 	if s.monitoring.state == "" {
 		return nil
 	}
-	c := cond(ConditionMonitoringReady, s.monitoring.state != MonitoringCRDMissing, s.monitoring.state, "%s", s.monitoring.message)
+	c := cond(deployv1alpha1.ConditionMonitoringReady, s.monitoring.state != MonitoringCRDMissing, s.monitoring.state, "%s", s.monitoring.message)
 	return &c
 }

@@ -49,7 +49,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		r.Spec.Monitoring.PrometheusRule.Labels = map[string]string{"release": "prometheus"}
 		h.create(r)
 		res := h.settle()
-		c := h.condition(ConditionMonitoringReady)
+		c := h.condition(deployv1alpha1.ConditionMonitoringReady)
 		Expect(c).NotTo(BeNil())
 		Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		Expect(c.Reason).To(Equal(MonitoringCRDMissing))
@@ -67,7 +67,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 			g.Expect(pr.Labels).To(HaveKeyWithValue("release", "prometheus"))
 			g.Expect(pr.Spec.Groups).NotTo(BeEmpty())
 		}).WithTimeout(30 * time.Second).Should(Succeed())
-		Expect(h.condition(ConditionMonitoringReady).Status).To(Equal(metav1.ConditionTrue))
+		Expect(h.condition(deployv1alpha1.ConditionMonitoringReady).Status).To(Equal(metav1.ConditionTrue))
 	})
 
 	It("follow threshold changes", func() {
@@ -87,7 +87,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		h.settle()
 		_, err := rule()
 		Expect(apierrors.IsNotFound(err)).To(BeTrue())
-		Expect(h.condition(ConditionMonitoringReady).Reason).To(Equal(MonitoringDisabled))
+		Expect(h.condition(deployv1alpha1.ConditionMonitoringReady).Reason).To(Equal(MonitoringDisabled))
 	})
 })
 

@@ -68,8 +68,8 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(st.LastBackup.File).To(MatchRegexp(`^softfactory-` + rev + `-20261125T120000Z\.dump$`))
 		Expect(st.History).To(HaveLen(1))
 		Expect(st.History[0].Outcome).To(Equal(deployv1alpha1.OutcomePromoted))
-		Expect(h.condition(ConditionReady).Status).To(Equal(metav1.ConditionTrue))
-		Expect(h.condition(ConditionReady).ObservedGeneration).To(Equal(h.get().Generation))
+		Expect(h.condition(deployv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		Expect(h.condition(deployv1alpha1.ConditionReady).ObservedGeneration).To(Equal(h.get().Generation))
 	})
 
 	It("deploys the second release to green and moves the selector only when green is fully ready", func() {
@@ -92,7 +92,7 @@ var _ = Describe("A SoftFactory release", func() {
 		h.setReady(deployv1alpha1.Green, 2)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
-		Expect(h.condition(ConditionGreenAvailable).Reason).To(Equal(ReasonWaitingForEndpoints))
+		Expect(h.condition(deployv1alpha1.ConditionGreenAvailable).Reason).To(Equal(deployv1alpha1.ReasonWaitingForEndpoints))
 
 		By("flipping once the preview Service lists every green pod as ready")
 		h.setEndpoints(deployv1alpha1.Green, 2)
@@ -122,9 +122,9 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(h.jobs(deployv1alpha1.ComponentMigration)).To(HaveLen(1), "only the first release's migration exists")
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
 		Expect(h.deployment(deployv1alpha1.Green)).To(BeNil())
-		degraded := h.condition(ConditionDegraded)
+		degraded := h.condition(deployv1alpha1.ConditionDegraded)
 		Expect(degraded.Status).To(Equal(metav1.ConditionTrue))
-		Expect(degraded.Reason).To(Equal(ReasonBackupFailed))
+		Expect(degraded.Reason).To(Equal(deployv1alpha1.ReasonBackupFailed))
 		Expect(degraded.Message).To(ContainSubstring("No migration was run"))
 		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseFailed))
 	})
@@ -145,7 +145,7 @@ var _ = Describe("A SoftFactory release", func() {
 		blueAfter := h.deployment(deployv1alpha1.Blue)
 		Expect(blueAfter.Generation).To(Equal(blueBefore.Generation))
 		Expect(blueAfter.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV1))
-		Expect(h.condition(ConditionDegraded).Reason).To(Equal(ReasonMigrationFailed))
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonMigrationFailed))
 		Expect(h.jobs(deployv1alpha1.ComponentRestore)).To(BeEmpty(), "no restore unless the user opted in")
 		Expect(h.get().Status.History[0].Outcome).To(Equal(deployv1alpha1.OutcomeFailed))
 	})
@@ -164,7 +164,7 @@ var _ = Describe("A SoftFactory release", func() {
 
 		h.finishJob(restores[0].Name, true)
 		h.settle()
-		Expect(h.condition(ConditionDegraded).Message).To(ContainSubstring("the database is as it was before the release"))
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Message).To(ContainSubstring("the database is as it was before the release"))
 		Expect(h.jobs(deployv1alpha1.ComponentRestore)).To(HaveLen(1), "the restore runs once")
 	})
 
@@ -181,7 +181,7 @@ var _ = Describe("A SoftFactory release", func() {
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
 		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero(), "green is scaled down")
-		Expect(h.condition(ConditionDegraded).Reason).To(Equal(ReasonProgressDeadlineExceeded))
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonProgressDeadlineExceeded))
 
 		By("staying aborted across an operator restart")
 		h.clock.Step(time.Hour)
@@ -223,7 +223,7 @@ var _ = Describe("A SoftFactory release", func() {
 
 		Expect(h.activeSelectorColor()).To(Equal("blue"), "a promote annotation for another revision is stale")
 		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseAwaitingPromotion))
-		Expect(h.condition(ConditionPromoted).Message).To(ContainSubstring(rev2))
+		Expect(h.condition(deployv1alpha1.ConditionPromoted).Message).To(ContainSubstring(rev2))
 
 		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Annotations[deployv1alpha1.PromoteAnnotation] = rev2 })
 		h.settle()
@@ -238,7 +238,7 @@ var _ = Describe("A SoftFactory release", func() {
 		})
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
-		Expect(h.condition(ConditionDegraded).Reason).To(Equal(ReasonAborted))
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonAborted))
 		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero())
 	})
 
@@ -331,7 +331,7 @@ var _ = Describe("A SoftFactory release", func() {
 		h.settle()
 		rev3 := h.get().Status.CurrentRevision
 		Expect(h.job(h.name+"-backup-"+rev3)).To(BeNil(), "nothing of v3 starts while v2 migrates")
-		Expect(h.condition(ConditionReady).Reason).To(Equal(ReasonWaitingForSafePoint))
+		Expect(h.condition(deployv1alpha1.ConditionReady).Reason).To(Equal(deployv1alpha1.ReasonWaitingForSafePoint))
 
 		h.finishJob(h.name+"-migrate-"+rev2, true)
 		h.settle()

@@ -86,7 +86,7 @@ func updateHistory(s *releaseScope) {
 		promotedAt := promotedAtOf(s)
 		upsertHistory(s, deployv1alpha1.ReleaseRecord{
 			Revision: s.revision, Image: rel.Spec.Image, Color: s.activeColor, BackupFile: backupFile,
-			Outcome: deployv1alpha1.OutcomePromoted, Reason: ReasonPromoted, PromotedAt: promotedAt, FinishedAt: promotedAt,
+			Outcome: deployv1alpha1.OutcomePromoted, Reason: deployv1alpha1.ReasonPromoted, PromotedAt: promotedAt, FinishedAt: promotedAt,
 		}, true)
 	}
 	if limit := int(rel.Spec.RevisionHistoryLimit); limit > 0 && len(rel.Status.History) > limit {
@@ -154,10 +154,10 @@ func (r *SoftFactoryReleaseReconciler) recordTransitions(before, after *deployv1
 			continue
 		}
 		eventType := corev1.EventTypeNormal
-		if (c.Type == ConditionDegraded && c.Status == metav1.ConditionTrue) || failureReasons[c.Reason] {
+		if (c.Type == deployv1alpha1.ConditionDegraded && c.Status == metav1.ConditionTrue) || failureReasons[c.Reason] {
 			eventType = corev1.EventTypeWarning
 		}
-		if c.Type == ConditionDegraded && c.Status == metav1.ConditionFalse && old == nil {
+		if c.Type == deployv1alpha1.ConditionDegraded && c.Status == metav1.ConditionFalse && old == nil {
 			continue // "not degraded" on the first pass is not news
 		}
 		r.Recorder.Eventf(after, nil, eventType, c.Reason, c.Type, "%s: %s", c.Type, c.Message)
@@ -165,9 +165,9 @@ func (r *SoftFactoryReleaseReconciler) recordTransitions(before, after *deployv1
 }
 
 var failureReasons = map[string]bool{
-	ReasonBackupFailed: true, ReasonMigrationFailed: true, ReasonProgressDeadlineExceeded: true,
-	ReasonSmokeTestFailed: true, ReasonAborted: true, ReasonRolledBack: true, ReasonReconcileError: true,
-	ReasonAnalysisFailed: true, ReasonAnalysisInconclusive: true,
+	deployv1alpha1.ReasonBackupFailed: true, deployv1alpha1.ReasonMigrationFailed: true, deployv1alpha1.ReasonProgressDeadlineExceeded: true,
+	deployv1alpha1.ReasonSmokeTestFailed: true, deployv1alpha1.ReasonAborted: true, deployv1alpha1.ReasonRolledBack: true, deployv1alpha1.ReasonReconcileError: true,
+	deployv1alpha1.ReasonAnalysisFailed: true, deployv1alpha1.ReasonAnalysisInconclusive: true,
 }
 
 // event records an action the operator took on the release.

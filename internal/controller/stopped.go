@@ -22,11 +22,11 @@ func (r *SoftFactoryReleaseReconciler) reconcileStoppedRelease(_ context.Context
 	if rel.Annotations[deployv1alpha1.AbortAnnotation] == s.revision {
 		s.failure = &failureFact{
 			outcome: deployv1alpha1.OutcomeAborted,
-			reason:  ReasonAborted,
+			reason:  deployv1alpha1.ReasonAborted,
 			message: fmt.Sprintf("Revision %s was aborted by the %s annotation; %s keeps serving. "+
 				"Apply a new spec to release again.", s.revision, deployv1alpha1.AbortAnnotation, servingDescription(s)),
 		}
-		r.event(s, "Warning", ReasonAborted, "Abort", "Aborted revision %s at the user's request", s.revision)
+		r.event(s, "Warning", deployv1alpha1.ReasonAborted, "Abort", "Aborted revision %s at the user's request", s.revision)
 	}
 	return next(), nil
 }

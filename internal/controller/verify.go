@@ -25,14 +25,14 @@ func (r *SoftFactoryReleaseReconciler) reconcileGreenAvailability(ctx context.Co
 	case greenDeadlineExceeded:
 		s.failure = &failureFact{
 			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  ReasonProgressDeadlineExceeded,
+			reason:  deployv1alpha1.ReasonProgressDeadlineExceeded,
 			message: fmt.Sprintf("%s did not become available within %ds (%d/%d ready, %d ready endpoints); traffic never moved and %s keeps serving. "+
 				"Check `kubectl describe deployment %s` and its pods' readiness probe on %s, then apply a fixed spec.",
 				s.release.DeploymentName(s.target), s.release.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds,
 				s.green.readyReplicas, s.green.wantReplicas, s.green.readyEndpoints, servingDescription(s),
 				s.release.DeploymentName(s.target), s.release.Spec.HealthCheck.Path),
 		}
-		r.event(s, "Warning", ReasonProgressDeadlineExceeded, "Abort", "%s", s.failure.message)
+		r.event(s, "Warning", deployv1alpha1.ReasonProgressDeadlineExceeded, "Abort", "%s", s.failure.message)
 		return wait(), r.applyFailurePolicy(ctx, s)
 	default:
 		// The Deployment and EndpointSlice watches wake the release when this changes;
@@ -132,7 +132,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileSmokeTest(ctx context.Context, s
 	case jobFailed:
 		s.failure = &failureFact{
 			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  ReasonSmokeTestFailed,
+			reason:  deployv1alpha1.ReasonSmokeTestFailed,
 			message: fmt.Sprintf("Smoke test Job %s failed (%s) against %s; traffic never moved and %s keeps serving. "+
 				"Check `kubectl logs job/%s`, then apply a fixed spec.", job.Name, s.smokeTest.message, previewURL(rel), servingDescription(s), job.Name),
 		}

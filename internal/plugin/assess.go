@@ -25,25 +25,15 @@ import (
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-// Condition types the operator writes (api/v1alpha1 documents them on status.conditions).
-const (
-	conditionReady              = "Ready"
-	conditionDegraded           = "Degraded"
-	conditionBackupSucceeded    = "BackupSucceeded"
-	conditionMigrationSucceeded = "MigrationSucceeded"
-	conditionGreenAvailable     = "GreenAvailable"
-	conditionPromoted           = "Promoted"
-)
-
 // conditionOrder is the order conditions are printed in: the runbook's order, then the
 // summary ones.
 var conditionOrder = []string{
-	conditionBackupSucceeded,
-	conditionMigrationSucceeded,
-	conditionGreenAvailable,
-	conditionPromoted,
-	conditionDegraded,
-	conditionReady,
+	deployv1alpha1.ConditionBackupSucceeded,
+	deployv1alpha1.ConditionMigrationSucceeded,
+	deployv1alpha1.ConditionGreenAvailable,
+	deployv1alpha1.ConditionPromoted,
+	deployv1alpha1.ConditionDegraded,
+	deployv1alpha1.ConditionReady,
 }
 
 // Verdict is where a release stands for someone waiting on it. It is the same reading
@@ -97,7 +87,7 @@ func observed(r *deployv1alpha1.SoftFactoryRelease) bool {
 // step in flight, Ready.
 func Assess(r *deployv1alpha1.SoftFactoryRelease) (Verdict, string) {
 	st := &r.Status
-	ready := meta.FindStatusCondition(st.Conditions, conditionReady)
+	ready := meta.FindStatusCondition(st.Conditions, deployv1alpha1.ConditionReady)
 	if !observed(r) {
 		msg := "waiting for the operator to observe generation " + itoa(r.Generation)
 		// The operator stamps each condition with the generation it describes and holds
@@ -107,7 +97,7 @@ func Assess(r *deployv1alpha1.SoftFactoryRelease) (Verdict, string) {
 		}
 		return VerdictProgressing, msg
 	}
-	degraded := meta.FindStatusCondition(st.Conditions, conditionDegraded)
+	degraded := meta.FindStatusCondition(st.Conditions, deployv1alpha1.ConditionDegraded)
 	rev := st.CurrentRevision
 
 	if isTrue(degraded) || st.Phase == deployv1alpha1.PhaseFailed || st.Phase == deployv1alpha1.PhaseRolledBack {

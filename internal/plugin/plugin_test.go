@@ -139,7 +139,7 @@ func operatorFailsAPass(r *deployv1alpha1.SoftFactoryRelease, why string) {
 			return err
 		}
 		meta.SetStatusCondition(&r.Status.Conditions, metav1.Condition{
-			Type: conditionReady, Status: metav1.ConditionFalse, Reason: "ReconcileError",
+			Type: deployv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "ReconcileError",
 			Message: "The last pass failed and will be retried: " + why, ObservedGeneration: r.Generation,
 		})
 		return k8sClient.Status().Update(ctx, r)
@@ -157,8 +157,8 @@ func servingRev1(st *deployv1alpha1.SoftFactoryReleaseStatus) {
 	st.Phase = deployv1alpha1.PhaseSucceeded
 	st.ActiveColor, st.ActiveImage = deployv1alpha1.Green, image1
 	st.CurrentRevision, st.StableRevision = rev1, rev1
-	setCondition(st, conditionReady, metav1.ConditionTrue, "Succeeded", "Revision "+rev1+" serves traffic on green")
-	setCondition(st, conditionDegraded, metav1.ConditionFalse, "AsExpected", "No failure")
+	setCondition(st, deployv1alpha1.ConditionReady, metav1.ConditionTrue, "Succeeded", "Revision "+rev1+" serves traffic on green")
+	setCondition(st, deployv1alpha1.ConditionDegraded, metav1.ConditionFalse, "AsExpected", "No failure")
 }
 
 func releasingRev2(phase deployv1alpha1.Phase, reason, message string) func(st *deployv1alpha1.SoftFactoryReleaseStatus) {
@@ -166,21 +166,21 @@ func releasingRev2(phase deployv1alpha1.Phase, reason, message string) func(st *
 		st.Phase = phase
 		st.ActiveColor, st.ActiveImage = deployv1alpha1.Green, image1
 		st.CurrentRevision, st.StableRevision = rev2, rev1
-		setCondition(st, conditionReady, metav1.ConditionFalse, reason, message)
+		setCondition(st, deployv1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
 	}
 }
 
 func awaitingPromotionOfRev2(st *deployv1alpha1.SoftFactoryReleaseStatus) {
 	releasingRev2(deployv1alpha1.PhaseAwaitingPromotion, "AwaitingPromotion", "Blue passed its gates")(st)
-	setCondition(st, conditionGreenAvailable, metav1.ConditionTrue, "Available", "2 of 2 blue endpoints ready")
+	setCondition(st, deployv1alpha1.ConditionGreenAvailable, metav1.ConditionTrue, "Available", "2 of 2 blue endpoints ready")
 }
 
 func servingRev2(st *deployv1alpha1.SoftFactoryReleaseStatus) {
 	st.Phase = deployv1alpha1.PhaseSucceeded
 	st.ActiveColor, st.ActiveImage = deployv1alpha1.Blue, image2
 	st.CurrentRevision, st.StableRevision = rev2, rev2
-	setCondition(st, conditionPromoted, metav1.ConditionTrue, "Promoted", "The active Service selects blue")
-	setCondition(st, conditionReady, metav1.ConditionTrue, "Succeeded", "Revision "+rev2+" serves traffic on blue")
+	setCondition(st, deployv1alpha1.ConditionPromoted, metav1.ConditionTrue, "Promoted", "The active Service selects blue")
+	setCondition(st, deployv1alpha1.ConditionReady, metav1.ConditionTrue, "Succeeded", "Revision "+rev2+" serves traffic on blue")
 }
 
 func annotations(r *deployv1alpha1.SoftFactoryRelease) map[string]string {
@@ -201,8 +201,8 @@ var _ = Describe("kubectl sfrelease status", func() {
 
 		operatorReports(r, func(st *deployv1alpha1.SoftFactoryReleaseStatus) {
 			st.Phase, st.CurrentRevision = deployv1alpha1.PhaseBackingUp, rev1
-			setCondition(st, conditionBackupSucceeded, metav1.ConditionUnknown, "BackupRunning", "Job softfactory-backup-"+rev1+" is running")
-			setCondition(st, conditionReady, metav1.ConditionFalse, "BackingUp", "Taking the pre-migration backup")
+			setCondition(st, deployv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, "BackupRunning", "Job softfactory-backup-"+rev1+" is running")
+			setCondition(st, deployv1alpha1.ConditionReady, metav1.ConditionFalse, "BackingUp", "Taking the pre-migration backup")
 		})
 		Eventually(f.out, eventually).Should(gbytes.Say(`revision ` + rev1 + ` \(image ` + image1 + `, generation 1\)`))
 		Eventually(f.out, eventually).Should(gbytes.Say(`phase BackingUp`))
@@ -210,8 +210,8 @@ var _ = Describe("kubectl sfrelease status", func() {
 
 		operatorReports(r, func(st *deployv1alpha1.SoftFactoryReleaseStatus) {
 			st.Phase = deployv1alpha1.PhaseMigrating
-			setCondition(st, conditionBackupSucceeded, metav1.ConditionTrue, "BackupVerified", "softfactory-"+rev1+".dump verified")
-			setCondition(st, conditionMigrationSucceeded, metav1.ConditionUnknown, "MigrationRunning", "Job softfactory-migrate-"+rev1+" is running")
+			setCondition(st, deployv1alpha1.ConditionBackupSucceeded, metav1.ConditionTrue, "BackupVerified", "softfactory-"+rev1+".dump verified")
+			setCondition(st, deployv1alpha1.ConditionMigrationSucceeded, metav1.ConditionUnknown, "MigrationRunning", "Job softfactory-migrate-"+rev1+" is running")
 		})
 		Eventually(f.out, eventually).Should(gbytes.Say(`phase Migrating`))
 		Eventually(f.out, eventually).Should(gbytes.Say(`BackupSucceeded=True  BackupVerified`))
@@ -219,8 +219,8 @@ var _ = Describe("kubectl sfrelease status", func() {
 
 		operatorReports(r, func(st *deployv1alpha1.SoftFactoryReleaseStatus) {
 			st.Phase = deployv1alpha1.PhaseVerifying
-			setCondition(st, conditionMigrationSucceeded, metav1.ConditionTrue, "MigrationCompleted", "Job softfactory-migrate-"+rev1+" completed")
-			setCondition(st, conditionGreenAvailable, metav1.ConditionFalse, "EndpointsNotReady", "1 of 2 green endpoints ready")
+			setCondition(st, deployv1alpha1.ConditionMigrationSucceeded, metav1.ConditionTrue, "MigrationCompleted", "Job softfactory-migrate-"+rev1+" completed")
+			setCondition(st, deployv1alpha1.ConditionGreenAvailable, metav1.ConditionFalse, "EndpointsNotReady", "1 of 2 green endpoints ready")
 		})
 		Eventually(f.out, eventually).Should(gbytes.Say(`phase Verifying`))
 		Eventually(f.out, eventually).Should(gbytes.Say(`GreenAvailable=False  EndpointsNotReady: 1 of 2 green endpoints ready`))
@@ -228,7 +228,7 @@ var _ = Describe("kubectl sfrelease status", func() {
 
 		operatorReports(r, func(st *deployv1alpha1.SoftFactoryReleaseStatus) {
 			servingRev1(st)
-			setCondition(st, conditionGreenAvailable, metav1.ConditionTrue, "Available", "2 of 2 green endpoints ready")
+			setCondition(st, deployv1alpha1.ConditionGreenAvailable, metav1.ConditionTrue, "Available", "2 of 2 green endpoints ready")
 		})
 		Eventually(f.exit, eventually).Should(Receive(Equal(ExitOK)))
 		Expect(f.out).To(gbytes.Say(`traffic now on green \(` + image1 + `\)`))
@@ -257,8 +257,8 @@ var _ = Describe("kubectl sfrelease status", func() {
 
 		operatorReports(r, func(st *deployv1alpha1.SoftFactoryReleaseStatus) {
 			releasingRev2(deployv1alpha1.PhaseFailed, "Failed", "Release "+rev2+" failed; green still serves "+rev1)(st)
-			setCondition(st, conditionMigrationSucceeded, metav1.ConditionFalse, "MigrationFailed", "Job softfactory-migrate-"+rev2+" failed")
-			setCondition(st, conditionDegraded, metav1.ConditionTrue, "MigrationFailed", "Job softfactory-migrate-"+rev2+" failed; green still serves "+rev1)
+			setCondition(st, deployv1alpha1.ConditionMigrationSucceeded, metav1.ConditionFalse, "MigrationFailed", "Job softfactory-migrate-"+rev2+" failed")
+			setCondition(st, deployv1alpha1.ConditionDegraded, metav1.ConditionTrue, "MigrationFailed", "Job softfactory-migrate-"+rev2+" failed; green still serves "+rev1)
 		})
 		Eventually(f.exit, eventually).Should(Receive(Equal(ExitFailed)))
 		Expect(f.out).To(gbytes.Say(`failed: MigrationFailed: Job softfactory-migrate-` + rev2 + ` failed; green still serves ` + rev1))

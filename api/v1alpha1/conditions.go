@@ -1,0 +1,65 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// The condition types and reasons of status.conditions: part of the API, so tools
+// (the kubectl plugin, Argo CD, scripts) can rely on them.
+
+// Condition types. Every condition always carries a reason and a message.
+const (
+	ConditionReady              = "Ready"
+	ConditionBackupSucceeded    = "BackupSucceeded"
+	ConditionMigrationSucceeded = "MigrationSucceeded"
+	ConditionGreenAvailable     = "GreenAvailable"
+	ConditionPromoted           = "Promoted"
+	ConditionDegraded           = "Degraded"
+	ConditionMonitoringReady    = "MonitoringReady"
+)
+
+// Reasons. The failure reasons are also history outcomes' reasons.
+const (
+	ReasonBackupFailed             = "BackupFailed"
+	ReasonMigrationFailed          = "MigrationFailed"
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	ReasonSmokeTestFailed          = "SmokeTestFailed"
+	ReasonAborted                  = "Aborted"
+	ReasonRolledBack               = "RolledBack"
+	ReasonAnalysisFailed           = "AnalysisFailed"
+	ReasonAnalysisInconclusive     = "AnalysisInconclusive"
+	ReasonAnalysisRunning          = "AnalysisRunning"
+
+	ReasonNotRequired         = "NotRequired"
+	ReasonPending             = "Pending"
+	ReasonBackupRunning       = "BackupRunning"
+	ReasonBackupCompleted     = "BackupCompleted"
+	ReasonWaitingForBackup    = "WaitingForBackup"
+	ReasonMigrationRunning    = "MigrationRunning"
+	ReasonMigrationCompleted  = "MigrationCompleted"
+	ReasonNotStarted          = "NotStarted"
+	ReasonProgressing         = "Progressing"
+	ReasonWaitingForEndpoints = "WaitingForEndpoints"
+	ReasonAvailable           = "Available"
+	ReasonSmokeTestRunning    = "SmokeTestRunning"
+	ReasonAwaitingPromotion   = "AwaitingPromotion"
+	ReasonPromoted            = "Promoted"
+	ReasonScaleDownPending    = "ScaleDownPending"
+	ReasonSucceeded           = "Succeeded"
+	ReasonPaused              = "Paused"
+	ReasonWaitingForSafePoint = "WaitingForSafePoint"
+	ReasonReconcileError      = "ReconcileError"
+	ReasonAsExpected          = "AsExpected"
+)
