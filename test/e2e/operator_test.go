@@ -1,0 +1,178 @@
+//go:build e2e
+
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// operatorProcess is the operator binary (./cmd) run the way a laptop user runs it: its
+// own process, talking to the cluster through a kubeconfig. The suite kills it with
+// SIGKILL to play a crash, and starts it again.
+type operatorProcess struct {
+	binary, kubeconfig, logPath, pidPath string
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+	starts int
+}
+
+// newOperatorProcess prepares the operator; its log starts empty, then collects every
+// run of this suite, each headed by a line saying when it started.
+func newOperatorProcess(binary, kubeconfig, logPath, pidPath string) *operatorProcess {
+	GinkgoHelper()
+	Expect(os.WriteFile(logPath, nil, 0o644)).To(Succeed())
+	return &operatorProcess{binary: binary, kubeconfig: kubeconfig, logPath: logPath, pidPath: pidPath}
+}
+
+// Start starts the operator, appending to its log. Leader election is off: a crashed
+// process cannot release its lease, so a successor would wait out the lease before
+// doing anything, and the suite never runs two at once. Metrics and health endpoints
+// are off: nothing here scrapes them, and a fixed port could clash on a shared machine.
+func (o *operatorProcess) Start() {
+	GinkgoHelper()
+	Expect(o.Running()).To(BeFalse(), "the operator is already running")
+	logFile, err := os.OpenFile(o.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	Expect(err).NotTo(HaveOccurred())
+	o.starts++
+	_, _ = fmt.Fprintf(logFile, "=== e2e: operator start #%d at %s ===\n", o.starts, time.Now().Format(time.RFC3339Nano))
+
+	cmd := exec.Command(o.binary,
+		"--leader-elect=false",
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=0",
+		"--zap-log-level=debug",
+	)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.kubeconfig)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = dieWithParent()
+	Expect(cmd.Start()).To(Succeed())
+	// The child has its own copy of the descriptor.
+	_ = logFile.Close()
+	Expect(os.WriteFile(o.pidPath, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)).To(Succeed())
+
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	o.cmd, o.exited = cmd, exited
+}
+
+// Kill plays a crash: SIGKILL, no chance to finish a pass or write anything, and waits
+// until the process is gone.
+func (o *operatorProcess) Kill() {
+	GinkgoHelper()
+	o.signalAndWait(syscall.SIGKILL, 10*time.Second)
+}
+
+// Stop is a clean shutdown (SIGTERM), for the end of the suite.
+func (o *operatorProcess) Stop() {
+	GinkgoHelper()
+	if o.cmd == nil {
+		return
+	}
+	if !o.signalAndWait(syscall.SIGTERM, 15*time.Second) {
+		o.signalAndWait(syscall.SIGKILL, 10*time.Second)
+	}
+}
+
+func (o *operatorProcess) signalAndWait(sig syscall.Signal, timeout time.Duration) bool {
+	GinkgoHelper()
+	Expect(o.cmd).NotTo(BeNil(), "the operator is not running")
+	_ = o.cmd.Process.Signal(sig)
+	select {
+	case <-o.exited:
+		o.cmd, o.exited = nil, nil
+		_ = os.Remove(o.pidPath)
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// ExpectRunning fails the spec, with the end of the operator's log, when the process
+// has died on its own: a crash nobody asked for is a failure, not a restart to wait for.
+func (o *operatorProcess) ExpectRunning() {
+	GinkgoHelper()
+	if !o.Running() {
+		Fail("the operator process died; the end of its log:\n" + o.LogTail(20))
+	}
+}
+
+// Running reports whether the operator process is alive.
+func (o *operatorProcess) Running() bool {
+	if o.cmd == nil {
+		return false
+	}
+	select {
+	case <-o.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// StopLeftover kills an operator an earlier, interrupted run of the suite left behind
+// (its pid file names it), so two never act on the same cluster. Only a process running
+// this binary is touched.
+func (o *operatorProcess) StopLeftover() {
+	data, err := os.ReadFile(o.pidPath)
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err == nil && strings.HasPrefix(string(cmdline), o.binary+"\x00") {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	_ = os.Remove(o.pidPath)
+}
+
+// LogTail is the last n lines of the operator's log (all its runs), for failure reports.
+func (o *operatorProcess) LogTail(n int) string {
+	f, err := os.Open(o.logPath)
+	if err != nil {
+		return fmt.Sprintf("(no operator log: %v)", err)
+	}
+	defer func() { _ = f.Close() }()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
