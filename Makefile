@@ -118,7 +118,7 @@ demo-down: ## Stop the demo's operator and remove its cluster.
 # the cluster-down after it also covers a run killed before its AfterSuite. Neither
 # happens with E2E_KEEP_CLUSTER (kept for a look) or E2E_KUBECONFIG (not the suite's).
 .PHONY: test-e2e
-test-e2e: ## Run the end-to-end suite (test/e2e) against its own local kwok cluster.
+test-e2e: cluster-assets ## Run the end-to-end suite (test/e2e) against its own local kwok cluster.
 	@rc=0; go test -tags e2e ./test/e2e -v -count=1 -timeout 20m -ginkgo.v || rc=$$?; \
 	if [ -z "$$E2E_KEEP_CLUSTER$$E2E_KUBECONFIG" ]; then hack/cluster-down.sh softfactory-e2e 2>/dev/null; fi; \
 	exit $$rc
