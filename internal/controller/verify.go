@@ -60,7 +60,9 @@ func (s *releaseScope) measureGreen() greenFact {
 		f.phase = greenAvailable
 		return f
 	}
-	if !f.deadline.IsZero() && !s.now.Before(f.deadline) {
+	// The deadline is for getting a new revision up; a serving colour that loses a pod
+	// later is merely progressing again.
+	if !s.settled() && !f.deadline.IsZero() && !s.now.Before(f.deadline) {
 		f.phase = greenDeadlineExceeded
 	}
 	return f
