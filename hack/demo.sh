@@ -50,10 +50,13 @@ stop_operator() {
 # machine may have no curl.
 operator_ready() {
   local reply
-  exec 3<>"/dev/tcp/127.0.0.1/$health_port" 2>/dev/null || return 1
-  printf 'GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-  reply=$(head -n 1 <&3 || true)
-  exec 3<&- 3>&-
+  # In a subshell, so the descriptor and the silenced "connection refused" stay there.
+  reply=$(
+    exec 2>/dev/null
+    exec 3<>"/dev/tcp/127.0.0.1/$health_port" || exit 1
+    printf 'GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    head -n 1 <&3
+  ) || return 1
   [[ "$reply" == *" 200 "* ]]
 }
 
@@ -77,6 +80,9 @@ follow() {
       Failed | RolledBack) detail=$degraded ;;
       *) detail=$ready ;;
     esac
+    if [[ "$gen" != "$observed" ]]; then
+      detail="the operator has not seen this spec yet"
+    fi
     row=$(printf '%-10s  %-6s  %-40s  %s' "${phase:-Pending}" "${active:--}" "${image:--}" "${detail:0:110}")
     if [[ "$row" != "$prev" ]]; then
       printf '%s  %s\n' "$(date +%H:%M:%S)" "$row"
@@ -123,7 +129,13 @@ up() {
   say "Installing the CRD"
   show "kubectl apply --server-side -f config/crd/bases"
   "$kubectl" apply --server-side -f config/crd/bases >/dev/null
-  "$kubectl" wait --for=condition=Established crd/softfactoryreleases.deploy.softfactory.io --timeout=60s >/dev/null
+  # kubectl wait gives up, rather than waits, on a CRD whose status has no conditions
+  # yet (right after the apply), hence the retries.
+  local tries=0
+  until "$kubectl" wait --for=condition=Established crd/softfactoryreleases.deploy.softfactory.io --timeout=60s >/dev/null 2>&1; do
+    ((++tries < 50)) || { echo "The CRD did not become Established." >&2 && exit 1; }
+    sleep 0.2
+  done
 
   say "Starting the operator in the background (log: ${oplog#"$repo"/})"
   # setsid: the operator outlives this script (and a Ctrl-C of it) until `make demo-down`.
