@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The benchmark behind `make bench-smoke` and `make bench-cluster` (docs/benchmarks.md).
+#
+#   hack/bench.sh smoke [FLAGS]   20 releases, every measurement once, a few minutes (CI)
+#   hack/bench.sh full  [FLAGS]   up to 1,000 releases and the unrelated load (~45 min)
+#
+# Each run gets a fresh cluster of its own (softfactory-bench-<profile>, beside the demo's
+# and the e2e suite's): what is already in a cluster changes what is measured. It builds
+# the operator from this checkout, installs the CRD, runs test/bench (go run -tags bench)
+# and removes the cluster afterwards (BENCH_KEEP_CLUSTER=1 keeps it). FLAGS go to the
+# benchmark program (go run -tags bench ./test/bench -h lists them), e.g.
+# -operator-args="--kube-api-qps=200".
+#
+# Results: .cache/bench/<profile>/ (results.json, summary.md, operator.log, and for the
+# full profile benchmarks.png; BENCH_OUT overrides). BENCH_NODES overrides the number of
+# fake nodes (110 pods fit on each).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+profile=${1:-smoke}
+shift || true
+case "$profile" in
+  smoke) nodes=${BENCH_NODES:-4} ;;
+  # 1,000 releases mid-flip (4,000 pods) and 10,000 unrelated pods, with room to spare.
+  full) nodes=${BENCH_NODES:-140} ;;
+  *)
+    echo "usage: $0 smoke|full [benchmark flags]" >&2
+    exit 2
+    ;;
+esac
+name=softfactory-bench-$profile
+out=${BENCH_OUT:-$repo/.cache/bench/$profile}
+export KWOK_WORKDIR=${KWOK_WORKDIR:-$repo/.cache/kwok}
+mkdir -p "$out"
+
+bin=$(hack/install-controlplane.sh cluster)
+hack/cluster-down.sh "$name" 2>/dev/null || true
+if [[ "${BENCH_KEEP_CLUSTER:-}" != 1 ]]; then
+  trap 'hack/cluster-down.sh "$name"' EXIT
+fi
+kubeconfig=$(hack/bench/cluster-up.sh "$name" "$nodes")
+kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+
+echo "Installing the CRD" >&2
+kubectl apply --server-side -f config/crd/bases >/dev/null
+if [[ "${BENCH_PROMETHEUSRULE_CRD:-}" == 1 ]]; then
+  # A stand-in for prometheus-operator's CRD, for an operator that will not start
+  # without it (docs/benchmarks.md says when the figures were taken with it).
+  kubectl apply --server-side -f test/bench/testdata/prometheusrules-crd.yaml >/dev/null
+fi
+kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+
+echo "Building the operator and the benchmark" >&2
+go build -o "$out/manager" ./cmd
+go build -tags bench -o "$out/bench" ./test/bench
+
+echo "Load before the run: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)" >&2
+"$out/bench" -profile "$profile" -kubeconfig "$kubeconfig" -operator "$out/manager" -out "$out" "$@"
+if [[ "$profile" == full ]]; then
+  "$out/bench" -plot "$out/results.json" -png "$out/benchmarks.png"
+  echo "Plot: $out/benchmarks.png (docs/benchmarks.png is the one the docs show)" >&2
+fi

@@ -1,0 +1,342 @@
+//go:build bench
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Labels and names the operator uses, spelled out here rather than imported: the
+// benchmark judges the operator from outside, the way a user's own watcher would.
+const (
+	labelInstance    = "app.kubernetes.io/instance"
+	labelColor       = "deploy.softfactory.io/color"
+	scaleDownAtAnno  = "deploy.softfactory.io/scale-down-at"
+	apiContainerName = "api"
+)
+
+// rollout is what the watcher saw of one release update, each time taken when the watch
+// event reached the watcher (first sighting only). The benchmark's clock and the
+// operator's are the same machine's.
+type rollout struct {
+	release  string
+	image    string
+	oldColor string // what the active Service selected before the update
+	newColor string // the other colour: where the new image goes
+
+	applied     time.Time // the benchmark's patch of spec.image returned
+	specSeen    time.Time // the release with the new spec.image was seen
+	deploySeen  time.Time // the new colour's Deployment with the new image was seen
+	available   time.Time // that Deployment fully available: observedGeneration current, updated=ready=available=replicas
+	endpoints   time.Time // the preview Service's EndpointSlices list all replicas of the new colour ready
+	flipped     time.Time // the active Service's selector changed colour
+	statusSeen  time.Time // the release's status reports the new image active
+	scaleDownAt time.Time // the deadline the operator stored on the old colour's Deployment
+	scaledDown  time.Time // the old colour's Deployment scaled to 0
+	succeeded   time.Time // the release's status: phase Succeeded for the current generation
+}
+
+// watcher is the benchmark's independent observer: informers on the releases and on
+// the Deployments, Services and EndpointSlices of the benchmark's namespace. It never
+// acts; it timestamps what it sees.
+type watcher struct {
+	cache    cache.Cache
+	replicas int32
+
+	mu       sync.Mutex
+	rollouts map[string]*rollout // by release name: the update in flight
+	// endpointsByService holds, per preview Service, the ready endpoints of each
+	// EndpointSlice by pod name, so a count can be redone when one slice changes.
+	endpointsByService map[string]map[string][]string
+}
+
+var releaseGVK = schemaGVK("deploy.softfactory.io", "v1alpha1", "SoftFactoryRelease")
+
+func newWatcher(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, namespace string, replicas int32) (*watcher, error) {
+	c, err := cache.New(cfg, cache.Options{
+		Scheme:            scheme,
+		DefaultNamespaces: map[string]cache.Config{namespace: {}},
+		DefaultTransform:  cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	w := &watcher{cache: c, replicas: replicas, rollouts: map[string]*rollout{}, endpointsByService: map[string]map[string][]string{}}
+	release := &unstructured.Unstructured{}
+	release.SetGroupVersionKind(releaseGVK)
+	for obj, handle := range map[client.Object]func(any, time.Time){
+		release:                      w.onRelease,
+		&appsv1.Deployment{}:         w.onDeployment,
+		&corev1.Service{}:            w.onService,
+		&discoveryv1.EndpointSlice{}: w.onEndpointSlice,
+	} {
+		inf, err := c.GetInformer(ctx, obj)
+		if err != nil {
+			return nil, err
+		}
+		h := handle
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { h(o, time.Now()) },
+			UpdateFunc: func(_, o any) { h(o, time.Now()) },
+			DeleteFunc: func(o any) {
+				if s, ok := o.(*discoveryv1.EndpointSlice); ok {
+					w.forgetSlice(s)
+				}
+			},
+		}); err != nil {
+			return nil, err
+		}
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return nil, fmt.Errorf("the watcher's caches did not sync")
+	}
+	return w, nil
+}
+
+// expect registers an update about to be applied, so the watcher records its steps.
+func (w *watcher) expect(r *rollout) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.rollouts[r.release] = r
+}
+
+// done forgets a finished update and returns what was seen of it.
+func (w *watcher) done(release string) rollout {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := *w.rollouts[release]
+	delete(w.rollouts, release)
+	return r
+}
+
+// snapshot copies an update in flight.
+func (w *watcher) snapshot(release string) (rollout, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, ok := w.rollouts[release]
+	if !ok {
+		return rollout{}, false
+	}
+	return *r, true
+}
+
+func setOnce(t *time.Time, at time.Time) {
+	if t.IsZero() {
+		*t = at
+	}
+}
+
+func (w *watcher) onRelease(obj any, at time.Time) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	image, _, _ := unstructured.NestedString(u.Object, "spec", "image")
+	activeImage, _, _ := unstructured.NestedString(u.Object, "status", "activeImage")
+	phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.rollouts[u.GetName()]
+	if r == nil || image != r.image {
+		return
+	}
+	setOnce(&r.specSeen, at)
+	if activeImage == r.image {
+		setOnce(&r.statusSeen, at)
+	}
+	if phase == "Succeeded" && observed == u.GetGeneration() && !r.scaledDown.IsZero() {
+		setOnce(&r.succeeded, at)
+	}
+}
+
+func (w *watcher) onDeployment(obj any, at time.Time) {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.rollouts[d.Labels[labelInstance]]
+	if r == nil {
+		return
+	}
+	switch d.Name {
+	case r.release + "-" + r.newColor:
+		if deploymentImage(d) != r.image {
+			return
+		}
+		setOnce(&r.deploySeen, at)
+		if saturated(d, w.replicas) {
+			setOnce(&r.available, at)
+		}
+	case r.release + "-" + r.oldColor:
+		if s := d.Annotations[scaleDownAtAnno]; s != "" && r.scaleDownAt.IsZero() && !r.flipped.IsZero() {
+			if t, err := time.Parse(time.RFC3339, s); err == nil {
+				r.scaleDownAt = t
+			}
+		}
+		if ptr.Deref(d.Spec.Replicas, 1) == 0 && !r.flipped.IsZero() {
+			setOnce(&r.scaledDown, at)
+		}
+	}
+}
+
+// saturated is the "fully available": the Deployment controller observed the
+// current generation and every replica is updated, ready and available.
+func saturated(d *appsv1.Deployment, want int32) bool {
+	st := d.Status
+	return st.ObservedGeneration >= d.Generation && ptr.Deref(d.Spec.Replicas, 1) == want &&
+		st.Replicas == want && st.UpdatedReplicas == want && st.ReadyReplicas == want && st.AvailableReplicas == want
+}
+
+func deploymentImage(d *appsv1.Deployment) string {
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name == apiContainerName {
+			return c.Image
+		}
+	}
+	return ""
+}
+
+func (w *watcher) onService(obj any, at time.Time) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.rollouts[svc.Name]
+	if r == nil {
+		return
+	}
+	if c := svc.Spec.Selector[labelColor]; c != "" && c != r.oldColor {
+		setOnce(&r.flipped, at)
+	}
+}
+
+func (w *watcher) onEndpointSlice(obj any, at time.Time) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return
+	}
+	svcName := s.Labels[discoveryv1.LabelServiceName]
+	release, isPreview := strings.CutSuffix(svcName, "-preview")
+	if !isPreview {
+		return
+	}
+	var ready []string
+	for _, ep := range s.Endpoints {
+		if ep.TargetRef != nil && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
+			ready = append(ready, ep.TargetRef.Name)
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	bySlice := w.endpointsByService[svcName]
+	if bySlice == nil {
+		bySlice = map[string][]string{}
+		w.endpointsByService[svcName] = bySlice
+	}
+	bySlice[s.Name] = ready
+	r := w.rollouts[release]
+	if r == nil || r.deploySeen.IsZero() {
+		return
+	}
+	// Pods of the new colour only: the old colour's pods are named <release>-<old>-...
+	prefix := r.release + "-" + r.newColor + "-"
+	seen := map[string]bool{}
+	for _, names := range bySlice {
+		for _, n := range names {
+			if strings.HasPrefix(n, prefix) {
+				seen[n] = true
+			}
+		}
+	}
+	if int32(len(seen)) >= w.replicas {
+		setOnce(&r.endpoints, at)
+	}
+}
+
+func (w *watcher) forgetSlice(obj any) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.endpointsByService[s.Labels[discoveryv1.LabelServiceName]], s.Name)
+}
+
+// releaseState is what the cache says of one release right now.
+type releaseState struct {
+	image, phase, activeColor string
+	generation, observed      int64
+	// oldColorUp: a Deployment of the colour that does not serve still has replicas.
+	oldColorUp bool
+}
+
+func (s releaseState) settled(image string) bool {
+	return s.image == image && s.phase == "Succeeded" && s.observed == s.generation && s.activeColor != "" && !s.oldColorUp
+}
+
+// states reads every release of the namespace, with its Services and Deployments, from
+// the watcher's cache.
+func (w *watcher) states(ctx context.Context, namespace string) (map[string]releaseState, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(schemaGVK("deploy.softfactory.io", "v1alpha1", "SoftFactoryReleaseList"))
+	if err := w.cache.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	svcs := &corev1.ServiceList{}
+	if err := w.cache.List(ctx, svcs, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	deps := &appsv1.DeploymentList{}
+	if err := w.cache.List(ctx, deps, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	out := make(map[string]releaseState, len(list.Items))
+	for _, u := range list.Items {
+		st := releaseState{generation: u.GetGeneration()}
+		st.image, _, _ = unstructured.NestedString(u.Object, "spec", "image")
+		st.phase, _, _ = unstructured.NestedString(u.Object, "status", "phase")
+		st.observed, _, _ = unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+		out[u.GetName()] = st
+	}
+	for _, s := range svcs.Items {
+		if st, ok := out[s.Name]; ok {
+			st.activeColor = s.Spec.Selector[labelColor]
+			out[s.Name] = st
+		}
+	}
+	for _, d := range deps.Items {
+		rel := d.Labels[labelInstance]
+		st, ok := out[rel]
+		if !ok || d.Name == rel+"-"+st.activeColor {
+			continue
+		}
+		if ptr.Deref(d.Spec.Replicas, 1) > 0 {
+			st.oldColorUp = true
+			out[rel] = st
+		}
+	}
+	return out, nil
+}
