@@ -76,9 +76,9 @@ func profile(name string) (config, error) {
 
 func main() {
 	var (
-		cfg                                    config
-		profileName, operatorArgs, scales      string
-		plotFrom, plotPNG                      string
+		cfg                                     config
+		profileName, operatorArgs, scales       string
+		plotFrom, plotPNG                       string
 		rounds, unrelatedPods, unrelatedSecrets int
 	)
 	flag.StringVar(&profileName, "profile", "smoke", "smoke (20 releases, CI) or full (up to 1,000 releases and unrelated load)")

@@ -659,4 +659,3 @@ func (b *bench) ensureNamespace(ctx context.Context, ns string) error {
 
 // releasesPresent is how many releases exist now.
 func (b *bench) releasesPresent() int { return len(b.images) }
-
