@@ -135,7 +135,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 
 	By("starting the operator as its own process")
-	operator = newOperatorProcess(manager, kubeconfig, filepath.Join(workDir, "operator.log"), filepath.Join(workDir, "operator.pid"))
+	operator = newOperatorProcess(manager, kubeconfig,
+		filepath.Join(workDir, "operator.log"), filepath.Join(workDir, "operator.pid"))
 	operator.StopLeftover()
 	operator.Start()
 	GinkgoWriter.Printf("Operator log: %s\n", operator.logPath)

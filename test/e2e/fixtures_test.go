@@ -23,7 +23,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,8 +79,10 @@ func createNamespace(ctx context.Context, prefix string) string {
 			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
 			StorageClassName:              "",
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/softfactory-backups"}},
-			ClaimRef:                      &corev1.ObjectReference{Namespace: name, Name: backupClaim},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{
+				HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/softfactory-backups"},
+			},
+			ClaimRef: &corev1.ObjectReference{Namespace: name, Name: backupClaim},
 		},
 	}
 	Expect(k8s.Create(ctx, pv)).To(Succeed())
@@ -90,7 +92,9 @@ func createNamespace(ctx context.Context, prefix string) string {
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: ptr.To(""),
 			VolumeName:       pv.Name,
-			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			Resources: corev1.VolumeResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			},
 		},
 	})).To(Succeed())
 	DeferCleanup(func(ctx SpecContext) {
@@ -111,7 +115,9 @@ func newRelease(namespace, name, image string) *deployv1alpha1.SoftFactoryReleas
 		Spec: deployv1alpha1.SoftFactoryReleaseSpec{
 			Image:    image,
 			Replicas: ptr.To[int32](2),
-			Database: &deployv1alpha1.DatabaseSpec{URLSecretRef: deployv1alpha1.SecretKeyRef{Name: dbSecret, Key: "DATABASE_URL"}},
+			Database: &deployv1alpha1.DatabaseSpec{
+				URLSecretRef: deployv1alpha1.SecretKeyRef{Name: dbSecret, Key: "DATABASE_URL"},
+			},
 			Backup: &deployv1alpha1.BackupSpec{Volume: deployv1alpha1.BackupVolume{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: backupClaim},
 			}},
@@ -145,7 +151,8 @@ func observedRelease(ctx context.Context, key client.ObjectKey) *deployv1alpha1.
 	r := &deployv1alpha1.SoftFactoryRelease{}
 	Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
-		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation), "the operator has not observed generation %d", r.Generation)
+		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation),
+			"the operator has not observed generation %d", r.Generation)
 		g.Expect(r.Status.CurrentRevision).NotTo(BeEmpty())
 	}).WithContext(ctx).Should(Succeed())
 	return r
@@ -160,11 +167,13 @@ func waitForSuccess(ctx context.Context, key client.ObjectKey) *deployv1alpha1.S
 	Eventually(func(g Gomega) {
 		operator.ExpectRunning()
 		g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
-		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation), "the operator has not observed generation %d", r.Generation)
-		if degraded := meta.FindStatusCondition(r.Status.Conditions, "Degraded"); degraded != nil && degraded.Status == metav1.ConditionTrue {
+		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation),
+			"the operator has not observed generation %d", r.Generation)
+		degraded := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionDegraded)
+		if degraded != nil && degraded.Status == metav1.ConditionTrue {
 			StopTrying(fmt.Sprintf("release %s failed: %s: %s", key, degraded.Reason, degraded.Message)).Now()
 		}
-		ready := meta.FindStatusCondition(r.Status.Conditions, "Ready")
+		ready := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionReady)
 		g.Expect(ready).NotTo(BeNil())
 		g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), "Ready: %s: %s", ready.Reason, ready.Message)
 		g.Expect(r.Status.Phase).To(Equal(deployv1alpha1.PhaseSucceeded))
@@ -180,8 +189,9 @@ func waitForFailure(ctx context.Context, key client.ObjectKey, reason string) *d
 	Eventually(func(g Gomega) {
 		operator.ExpectRunning()
 		g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
-		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation), "the operator has not observed generation %d", r.Generation)
-		degraded := meta.FindStatusCondition(r.Status.Conditions, "Degraded")
+		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation),
+			"the operator has not observed generation %d", r.Generation)
+		degraded := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionDegraded)
 		g.Expect(degraded).NotTo(BeNil())
 		g.Expect(degraded.Status).To(Equal(metav1.ConditionTrue), "Degraded: %s: %s", degraded.Reason, degraded.Message)
 		g.Expect(degraded.Reason).To(Equal(reason), "Degraded: %s", degraded.Message)
@@ -243,7 +253,8 @@ func jobFinished(j *batchv1.Job) (complete, failed bool) {
 func expectOneJobPerStep(ctx context.Context, r *deployv1alpha1.SoftFactoryRelease) map[string]map[string]batchv1.Job {
 	GinkgoHelper()
 	jobs := &batchv1.JobList{}
-	Expect(k8s.List(ctx, jobs, client.InNamespace(r.Namespace), client.MatchingLabels{deployv1alpha1.LabelInstance: r.Name})).To(Succeed())
+	Expect(k8s.List(ctx, jobs, client.InNamespace(r.Namespace),
+		client.MatchingLabels{deployv1alpha1.LabelInstance: r.Name})).To(Succeed())
 	byRevision := map[string]map[string]batchv1.Job{}
 	for _, j := range jobs.Items {
 		rev, component := j.Labels[deployv1alpha1.LabelRevision], j.Labels[deployv1alpha1.LabelComponent]
@@ -268,7 +279,8 @@ func expectOneJobPerStep(ctx context.Context, r *deployv1alpha1.SoftFactoryRelea
 func kubectlSFRelease(ctx context.Context, args ...string) (string, int) {
 	GinkgoHelper()
 	cmd := exec.CommandContext(ctx, kubectl, append([]string{"sfrelease"}, args...)...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+pluginDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(),
+		"KUBECONFIG="+kubeconfig, "PATH="+pluginDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if exitErr, ok := err.(*exec.ExitError); ok {
@@ -293,7 +305,7 @@ func reportOnFailure(ctx context.Context, namespace string) {
 	if err := k8s.List(ctx, events, client.InNamespace(namespace)); err != nil {
 		p("listing events: %v\n", err)
 	}
-	sort.SliceStable(events.Items, func(i, j int) bool { return eventTime(events.Items[i]).Before(eventTime(events.Items[j])) })
+	slices.SortStableFunc(events.Items, func(a, b corev1.Event) int { return eventTime(a).Compare(eventTime(b)) })
 	for _, e := range events.Items {
 		p("%s %-7s %-24s %s/%s: %s\n", eventTime(e).Format("15:04:05.000"), e.Type, e.Reason,
 			e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message)
@@ -332,9 +344,9 @@ func reportOnFailure(ctx context.Context, namespace string) {
 	for _, s := range services.Items {
 		p("service %s selector=%v annotations=%v\n", s.Name, s.Spec.Selector, s.Annotations)
 	}
-	slices := &discoveryv1.EndpointSliceList{}
-	_ = k8s.List(ctx, slices, client.InNamespace(namespace))
-	for _, s := range slices.Items {
+	endpointSlices := &discoveryv1.EndpointSliceList{}
+	_ = k8s.List(ctx, endpointSlices, client.InNamespace(namespace))
+	for _, s := range endpointSlices.Items {
 		var eps []string
 		for _, ep := range s.Endpoints {
 			name := "?"
@@ -350,8 +362,9 @@ func reportOnFailure(ctx context.Context, namespace string) {
 	pods := &corev1.PodList{}
 	_ = k8s.List(ctx, pods, client.InNamespace(namespace))
 	for _, pod := range pods.Items {
-		p("%s phase=%s ready=%t deleting=%t node=%s colour=%s revision=%s\n", pod.Name, pod.Status.Phase, podReady(&pod),
-			pod.DeletionTimestamp != nil, pod.Spec.NodeName, pod.Labels[deployv1alpha1.LabelColor], pod.Labels[deployv1alpha1.LabelRevision])
+		p("%s phase=%s ready=%t deleting=%t node=%s colour=%s revision=%s\n",
+			pod.Name, pod.Status.Phase, podReady(&pod), pod.DeletionTimestamp != nil, pod.Spec.NodeName,
+			pod.Labels[deployv1alpha1.LabelColor], pod.Labels[deployv1alpha1.LabelRevision])
 	}
 	AddReportEntry("state of "+namespace, b.String(), ReportEntryVisibilityFailureOrVerbose)
 }

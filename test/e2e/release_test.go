@@ -120,20 +120,22 @@ var _ = Describe("A release on a real control plane", Ordered, Serial, func() {
 			// The kwok Stage softfactory-job-fail makes this migration exit 1.
 			r.Spec.Migration.Env = []corev1.EnvVar{{Name: "KWOK_OUTCOME", Value: "fail"}}
 		})
-		r := waitForFailure(ctx, key, "MigrationFailed")
+		r := waitForFailure(ctx, key, deployv1alpha1.ReasonMigrationFailed)
 		rev := r.Status.CurrentRevision
 
-		ready := meta.FindStatusCondition(r.Status.Conditions, "Ready")
+		ready := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionReady)
 		Expect(ready.Status).To(Equal(metav1.ConditionFalse))
 		Expect(r.Status.Phase).To(Equal(deployv1alpha1.PhaseFailed))
-		Expect(meta.FindStatusCondition(r.Status.Conditions, "Degraded").Message).To(ContainSubstring(r.MigrationJobName(rev)))
+		degraded := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionDegraded)
+		Expect(degraded.Message).To(ContainSubstring(r.MigrationJobName(rev)))
 
 		By("never flipping, and leaving both Deployments as they were")
 		Expect(activeColour(ctx, r)).To(Equal("green"))
 		Expect(r.Status.ActiveColor).To(Equal(deployv1alpha1.Green))
 		greenAfter := getDeployment(ctx, namespace, name+"-green")
 		Expect(greenAfter.Generation).To(Equal(green.Generation))
-		Expect(greenAfter.Annotations[deployv1alpha1.RevisionAnnotation]).To(Equal(green.Annotations[deployv1alpha1.RevisionAnnotation]))
+		Expect(greenAfter.Annotations).To(HaveKeyWithValue(
+			deployv1alpha1.RevisionAnnotation, green.Annotations[deployv1alpha1.RevisionAnnotation]))
 		Expect(greenAfter.Status.ReadyReplicas).To(BeEquivalentTo(2))
 		blueAfter := getDeployment(ctx, namespace, name+"-blue")
 		Expect(blueAfter.Generation).To(Equal(blue.Generation), "blue was changed although the migration failed")
@@ -145,7 +147,7 @@ var _ = Describe("A release on a real control plane", Ordered, Serial, func() {
 		Expect(jobs).NotTo(HaveKey(deployv1alpha1.ComponentRestore), "restoreDatabase is off: no restore may run")
 		Expect(r.Status.History[0].Revision).To(Equal(rev))
 		Expect(r.Status.History[0].Outcome).To(Equal(deployv1alpha1.OutcomeFailed))
-		Expect(r.Status.History[0].Reason).To(Equal("MigrationFailed"))
+		Expect(r.Status.History[0].Reason).To(Equal(deployv1alpha1.ReasonMigrationFailed))
 	})
 
 	It("aborts a blue that never becomes ready once the progress deadline passes", func(ctx SpecContext) {
@@ -170,8 +172,8 @@ var _ = Describe("A release on a real control plane", Ordered, Serial, func() {
 			g.Expect(err).NotTo(HaveOccurred())
 		}).WithContext(ctx).Should(Succeed())
 
-		r := waitForFailure(ctx, key, "ProgressDeadlineExceeded")
-		degraded := meta.FindStatusCondition(r.Status.Conditions, "Degraded")
+		r := waitForFailure(ctx, key, deployv1alpha1.ReasonProgressDeadlineExceeded)
+		degraded := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionDegraded)
 		// The annotation has whole seconds; the abort must not come before the deadline.
 		Expect(degraded.LastTransitionTime.Time).To(BeTemporally(">=", started.Add(deadline*time.Second)))
 
@@ -183,7 +185,7 @@ var _ = Describe("A release on a real control plane", Ordered, Serial, func() {
 		Expect(activeColour(ctx, r)).To(Equal("green"))
 		Expect(getDeployment(ctx, namespace, name+"-green").Status.ReadyReplicas).To(BeEquivalentTo(2))
 		Expect(r.Status.History[0].Outcome).To(Equal(deployv1alpha1.OutcomeFailed))
-		Expect(r.Status.History[0].Reason).To(Equal("ProgressDeadlineExceeded"))
+		Expect(r.Status.History[0].Reason).To(Equal(deployv1alpha1.ReasonProgressDeadlineExceeded))
 		Expect(guard.Colours(name)).To(Equal([]string{"blue", "green"}))
 	})
 
@@ -225,8 +227,8 @@ var _ = Describe("A release on a real control plane", Ordered, Serial, func() {
 		By("listing every release with `kubectl sfrelease history`")
 		out, code = kubectlSFRelease(ctx, "history", name, "-n", namespace)
 		Expect(code).To(BeZero(), out)
-		Expect(out).To(ContainSubstring("MigrationFailed"))
-		Expect(out).To(ContainSubstring("ProgressDeadlineExceeded"))
+		Expect(out).To(ContainSubstring(deployv1alpha1.ReasonMigrationFailed))
+		Expect(out).To(ContainSubstring(deployv1alpha1.ReasonProgressDeadlineExceeded))
 		Expect(expectOneJobPerStep(ctx, r)).To(HaveLen(5))
 		Expect(guard.Checks()).To(BeNumerically(">", 0))
 	})

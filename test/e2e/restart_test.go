@@ -121,7 +121,8 @@ var _ = Describe("An operator killed in the middle of a release", Ordered, Seria
 		var scaleDownAt time.Time
 		Eventually(func(g Gomega) {
 			var err error
-			scaleDownAt, err = time.Parse(time.RFC3339, getDeployment(ctx, namespace, name+"-blue").Annotations[deployv1alpha1.ScaleDownAtAnnotation])
+			blue := getDeployment(ctx, namespace, name+"-blue")
+			scaleDownAt, err = time.Parse(time.RFC3339, blue.Annotations[deployv1alpha1.ScaleDownAtAnnotation])
 			g.Expect(err).NotTo(HaveOccurred(), "no scale-down time recorded on blue")
 		}).WithContext(ctx).Should(Succeed())
 		Expect(scaleDownAt).To(BeTemporally(">=", killedAt.Add((scaleDownDelay-2)*time.Second)))

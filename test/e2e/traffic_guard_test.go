@@ -82,7 +82,8 @@ func startTrafficGuard(cs kubernetes.Interface, namespace string) *trafficGuard 
 	podInformer := factory.Core().V1().Pods()
 	sliceInformer := factory.Discovery().V1().EndpointSlices()
 	g.services, g.pods, g.slices = svcInformer.Lister(), podInformer.Lister(), sliceInformer.Lister()
-	for _, inf := range []cache.SharedIndexInformer{svcInformer.Informer(), podInformer.Informer(), sliceInformer.Informer()} {
+	watched := []cache.SharedIndexInformer{svcInformer.Informer(), podInformer.Informer(), sliceInformer.Informer()}
+	for _, inf := range watched {
 		_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { g.check() },
 			UpdateFunc: func(any, any) { g.check() },
