@@ -21,6 +21,8 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -51,10 +53,11 @@ func newOperatorProcess(binary, kubeconfig, logPath, pidPath string) *operatorPr
 	return &operatorProcess{binary: binary, kubeconfig: kubeconfig, logPath: logPath, pidPath: pidPath}
 }
 
-// Start starts the operator, appending to its log. Leader election is off: a crashed
-// process cannot release its lease, so a successor would wait out the lease before
-// doing anything, and the suite never runs two at once. Metrics and health endpoints
-// are off: nothing here scrapes them, and a fixed port could clash on a shared machine.
+// Start starts the operator, appending to its log, and waits until its health endpoint
+// answers, so a spec knows the process came up (an operator that exits at start fails
+// here, with its log). Leader election is off: a crashed process cannot release its
+// lease, so a successor would wait out the lease before doing anything, and the suite
+// never runs two at once. Metrics are off: nothing here scrapes them.
 func (o *operatorProcess) Start() {
 	GinkgoHelper()
 	Expect(o.Running()).To(BeFalse(), "the operator is already running")
@@ -62,11 +65,12 @@ func (o *operatorProcess) Start() {
 	Expect(err).NotTo(HaveOccurred())
 	o.starts++
 	_, _ = fmt.Fprintf(logFile, "=== e2e: operator start #%d at %s ===\n", o.starts, time.Now().Format(time.RFC3339Nano))
+	healthAddr := freeLoopbackAddress()
 
 	cmd := exec.Command(o.binary,
 		"--leader-elect=false",
 		"--metrics-bind-address=0",
-		"--health-probe-bind-address=0",
+		"--health-probe-bind-address="+healthAddr,
 		"--zap-log-level=debug",
 	)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.kubeconfig)
@@ -83,6 +87,30 @@ func (o *operatorProcess) Start() {
 		close(exited)
 	}()
 	o.cmd, o.exited = cmd, exited
+
+	Eventually(func(g Gomega) {
+		if !o.Running() {
+			StopTrying("the operator exited at start; the end of its log:\n" + o.LogTail(20)).Now()
+		}
+		resp, err := healthClient.Get("http://" + healthAddr + "/readyz")
+		g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+}
+
+// healthClient asks the operator's health endpoint; a probe that hangs counts as a no.
+var healthClient = &http.Client{Timeout: 2 * time.Second}
+
+// freeLoopbackAddress is a loopback address with a port nothing listens on right now,
+// for the operator's health endpoint: a fixed port could clash on a shared machine.
+func freeLoopbackAddress() string {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	addr := l.Addr().String()
+	Expect(l.Close()).To(Succeed())
+	return addr
 }
 
 // Kill plays a crash: SIGKILL, no chance to finish a pass or write anything, and waits

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/controller"
 )
 
 // One release object lives through the runbook's cases in order, the way a team's
@@ -84,6 +85,12 @@ var _ = Describe("A release on a real control plane", Ordered, Serial, func() {
 		Expect(r.Status.LastBackup.JobName).To(Equal(backup.Name))
 		Expect(r.Status.LastMigration).NotTo(BeNil())
 		Expect(r.Status.LastMigration.JobName).To(Equal(migration.Name))
+
+		By("going on without alerts where prometheus-operator is not installed, and saying so")
+		monitoring := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionMonitoringReady)
+		Expect(monitoring).NotTo(BeNil())
+		Expect(monitoring.Status).To(Equal(metav1.ConditionFalse))
+		Expect(monitoring.Reason).To(Equal(controller.MonitoringCRDMissing))
 	})
 
 	It("promotes a second image to green and scales blue down after the delay", func(ctx SpecContext) {
