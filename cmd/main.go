@@ -112,6 +112,10 @@ func main() {
 		// safe, and it spares the next leader a full lease duration.
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cacheOptions(watchNamespaces),
+		// A cache entry for PrometheusRules would make the manager resolve the kind at
+		// start-up and exit where prometheus-operator is not installed; the one rule of
+		// a release is read from the API instead.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&monitoringv1.PrometheusRule{}}}},
 	})
 	if err != nil {
 		setupLog.Error(err, "Failed to create manager")
@@ -120,6 +124,7 @@ func main() {
 
 	if err := (&controller.SoftFactoryReleaseReconciler{
 		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
 		Recorder:   mgr.GetEventRecorder("softfactory-release-operator"),
 		Clock:      clock.RealClock{},
 		Monitoring: controller.NewPrometheusRuleManager(mgr),
@@ -155,11 +160,10 @@ func cacheOptions(watchNamespaces string) cache.Options {
 	opts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:           owned,
-			&batchv1.Job{}:                 owned,
-			&corev1.Service{}:              owned,
-			&discoveryv1.EndpointSlice{}:   owned,
-			&monitoringv1.PrometheusRule{}: owned,
+			&appsv1.Deployment{}:         owned,
+			&batchv1.Job{}:               owned,
+			&corev1.Service{}:            owned,
+			&discoveryv1.EndpointSlice{}: owned,
 		},
 	}
 	if watchNamespaces != "" {

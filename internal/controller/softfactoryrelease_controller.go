@@ -45,8 +45,13 @@ import (
 // from the cluster, so a restarted operator picks up exactly where the last one stopped.
 type SoftFactoryReleaseReconciler struct {
 	client.Client
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
+	// APIReader reads the release itself from the API server, not the cache: a cached
+	// copy can lag behind this operator's own last status write, and a pass built on it
+	// would repeat that pass's Events and outcomes or drop a history record. Nil reads
+	// through Client (tests use an uncached client).
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
 	// Monitoring manages the PrometheusRule; nil turns the step off.
 	Monitoring PrometheusRuleManager
 	// Analyzer evaluates Prometheus checks; nil uses analysis.Evaluator.
@@ -86,7 +91,7 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 	log := logf.FromContext(ctx)
 
 	release := &deployv1alpha1.SoftFactoryRelease{}
-	if err := r.Get(ctx, req.NamespacedName, release); err != nil {
+	if err := r.releaseReader().Get(ctx, req.NamespacedName, release); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetRelease(req.Namespace, req.Name)
 		}
@@ -97,8 +102,6 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 		// is the user's and is never touched.
 		return ctrl.Result{}, nil
 	}
-	// The cache's object is shared: work on a copy.
-	release = release.DeepCopy()
 	base := release.DeepCopy()
 
 	s, err := r.observe(ctx, release)
@@ -108,10 +111,10 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 	result, stepErr := r.runSteps(ctx, s, r.stepsFor(s))
 
 	updateStatus(s, stepErr)
-	r.recordTransitions(base, release)
-	recordMetrics(s, base)
 	if !equality.Semantic.DeepEqual(base.Status, release.Status) {
-		if err := r.Status().Patch(ctx, release, client.MergeFrom(base)); err != nil {
+		// The optimistic lock turns a write based on an outdated read into a conflict
+		// and a retry, never into a status that forgets what another pass recorded.
+		if err := r.Status().Patch(ctx, release, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 				return ctrl.Result{RequeueAfter: time.Second}, nil
 			}
@@ -119,7 +122,18 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 		}
 		log.V(1).Info("Updated status", "phase", release.Status.Phase, "revision", s.revision)
 	}
+	// Transitions are announced once the status that records them is stored, so a pass
+	// that has to be retried never announces them twice.
+	r.recordTransitions(base, release)
+	recordMetrics(s, base)
 	return result, stepErr
+}
+
+func (r *SoftFactoryReleaseReconciler) releaseReader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
 }
 
 // stepsFor lists the steps of this pass. A release already serving its revision only
