@@ -71,10 +71,23 @@ test-deps: ## Install PostgreSQL and Prometheus from Debian's packages for the t
 	@hack/install-postgres.sh >/dev/null
 
 .PHONY: bench
-bench: envtest-assets test-deps ## Run the Go benchmarks (backup throughput among them).
+bench: bench-go bench-cluster ## Run every benchmark: the Go benchmarks, then the operator at scale on a local kwok cluster.
+
+.PHONY: bench-go
+bench-go: envtest-assets test-deps ## Run the Go benchmarks (backup throughput among them).
 	eval "$$(hack/install-postgres.sh)" && \
 	KUBEBUILDER_ASSETS="$$(hack/install-controlplane.sh envtest)" \
 	go test -run '^$$' -bench . -benchtime 1x $$(go list ./... | grep -v /test/e2e)
+
+# Both make their own kwok cluster (softfactory-bench-<profile>) and remove it; results
+# go to .cache/bench/<profile>/ (docs/benchmarks.md).
+.PHONY: bench-cluster
+bench-cluster: cluster-assets ## Benchmark the operator at scale on a local kwok cluster: up to 1,000 releases and unrelated load (~45 min; not in CI).
+	@hack/bench.sh full
+
+.PHONY: bench-smoke
+bench-smoke: cluster-assets ## A small run of the cluster benchmark (20 releases, a few minutes; CI runs it): fails if a settled release costs an API write.
+	@hack/bench.sh smoke
 
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver and etcd from the Go module proxy into the per-user cache (skipped when present).

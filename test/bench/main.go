@@ -25,10 +25,13 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
 type burstPlan struct{ size, rounds int }
@@ -95,6 +98,8 @@ func main() {
 	flag.StringVar(&plotPNG, "png", "docs/benchmarks.png", "where -plot writes the PNG")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
+	// The watcher's cache logs through controller-runtime: errors only.
+	logf.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
 
 	if plotFrom != "" {
 		if err := plotFile(plotFrom, plotPNG); err != nil {
@@ -165,7 +170,7 @@ func run(ctx context.Context, cfg config) error {
 	b := &bench{
 		cfg: cfg, k8s: k8s, images: map[string]string{},
 		op:  &operator{binary: cfg.operatorBin, kubeconfig: cfg.kubeconfig, logPath: opLog, extraArgs: cfg.operatorArgs},
-		res: &results{Profile: cfg.profile, Started: time.Now(), Machine: describeMachine(), OperatorArgs: cfg.operatorArgs},
+		res: &results{Profile: cfg.profile, Started: time.Now(), Machine: describeMachine(), OperatorArgs: cfg.operatorArgs, Commit: checkoutCommit()},
 	}
 	if err := b.ensureNamespace(ctx, cfg.namespace); err != nil {
 		return err

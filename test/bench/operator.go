@@ -338,3 +338,44 @@ func tail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// histogram is the sum and count of a histogram's series whose labels include match.
+func (m metricSet) histogram(name string, match map[string]string) (sum, count float64) {
+	f := m[name]
+	if f == nil {
+		return 0, 0
+	}
+	for _, mt := range f.Metric {
+		if mt.Histogram != nil && labelsMatch(mt.Label, match) {
+			sum += mt.Histogram.GetSampleSum()
+			count += float64(mt.Histogram.GetSampleCount())
+		}
+	}
+	return sum, count
+}
+
+// controllerDelta is what the release controller did between two scrapes.
+type controllerDelta struct {
+	Reconciles float64 `json:"reconciles"`
+	// MeanReconcileMs is the mean time of one pass; MeanQueueWaitMs the mean time a
+	// release waited in the work queue before a worker took it.
+	MeanReconcileMs float64 `json:"meanReconcileMs"`
+	MeanQueueWaitMs float64 `json:"meanQueueWaitMs"`
+}
+
+func deltaController(before, after metricSet) controllerDelta {
+	ctrl := map[string]string{"controller": "softfactoryrelease"}
+	queue := map[string]string{"name": "softfactoryrelease"}
+	rs0, rc0 := before.histogram("controller_runtime_reconcile_time_seconds", ctrl)
+	rs1, rc1 := after.histogram("controller_runtime_reconcile_time_seconds", ctrl)
+	qs0, qc0 := before.histogram("workqueue_queue_duration_seconds", queue)
+	qs1, qc1 := after.histogram("workqueue_queue_duration_seconds", queue)
+	d := controllerDelta{Reconciles: after.reconciles() - before.reconciles()}
+	if rc1 > rc0 {
+		d.MeanReconcileMs = (rs1 - rs0) / (rc1 - rc0) * 1000
+	}
+	if qc1 > qc0 {
+		d.MeanQueueWaitMs = (qs1 - qs0) / (qc1 - qc0) * 1000
+	}
+	return d
+}

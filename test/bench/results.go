@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -13,17 +14,20 @@ import (
 // results is everything one run measured; it is written as JSON beside the operator's
 // log, and the plot is drawn from it.
 type results struct {
-	Profile      string          `json:"profile"`
-	Started      time.Time       `json:"started"`
-	Finished     time.Time       `json:"finished"`
-	Machine      machine         `json:"machine"`
-	OperatorArgs []string        `json:"operatorArgs"`
-	Creations    []creation      `json:"creations"`
-	Runs         []flipRun       `json:"runs"`
-	Memory       []memoryPoint   `json:"memory"`
-	Resync       []resyncResult  `json:"resync"`
-	Restarts     []restartResult `json:"restarts"`
-	Unrelated    *unrelatedLoad  `json:"unrelated,omitempty"`
+	Profile      string    `json:"profile"`
+	Started      time.Time `json:"started"`
+	Finished     time.Time `json:"finished"`
+	Machine      machine   `json:"machine"`
+	OperatorArgs []string  `json:"operatorArgs"`
+	// Commit is the checkout the operator was built from, with "+dirty" when its code
+	// (api/, cmd/, internal/) had uncommitted changes.
+	Commit    string          `json:"commit"`
+	Creations []creation      `json:"creations"`
+	Runs      []flipRun       `json:"runs"`
+	Memory    []memoryPoint   `json:"memory"`
+	Resync    []resyncResult  `json:"resync"`
+	Restarts  []restartResult `json:"restarts"`
+	Unrelated *unrelatedLoad  `json:"unrelated,omitempty"`
 }
 
 type machine struct {
@@ -54,11 +58,12 @@ type flipRun struct {
 	Start    time.Time `json:"start"`
 	// ApplySeconds is how long sending the patches took; AllPromotedSeconds runs from the
 	// first patch to the last flip (bursts only).
-	ApplySeconds       float64      `json:"applySeconds,omitempty"`
-	AllPromotedSeconds float64      `json:"allPromotedSeconds,omitempty"`
-	Requests           requestDelta `json:"requests"`
-	Load               string       `json:"load"`
-	Samples            []flipSample `json:"samples"`
+	ApplySeconds       float64         `json:"applySeconds,omitempty"`
+	AllPromotedSeconds float64         `json:"allPromotedSeconds,omitempty"`
+	Requests           requestDelta    `json:"requests"`
+	Controller         controllerDelta `json:"controller"`
+	Load               string          `json:"load"`
+	Samples            []flipSample    `json:"samples"`
 
 	Flip         summary            `json:"flip"`
 	GateToFlip   summary            `json:"gateToFlip"`
@@ -144,6 +149,20 @@ type unrelatedLoad struct {
 	Deployments    int     `json:"deployments"`
 	Pods           int     `json:"pods"`
 	CreatedSeconds float64 `json:"createdSeconds"`
+}
+
+// checkoutCommit names the commit of the working directory's checkout (the benchmark
+// runs from the repository root), or "" outside a git checkout.
+func checkoutCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	commit := strings.TrimSpace(string(out))
+	if dirty, err := exec.Command("git", "status", "--porcelain", "--", "api", "cmd", "internal", "go.mod", "go.sum").Output(); err == nil && len(dirty) > 0 {
+		commit += "+dirty"
+	}
+	return commit
 }
 
 func loadAvg() string {

@@ -334,14 +334,15 @@ func (b *bench) sequential(ctx context.Context, present, n, rounds int, label st
 			return err
 		}
 		run := flipRun{Kind: "sequential", Context: label, Releases: present, AtOnce: 1, Updated: n, Round: round, Start: start,
-			Requests: deltaRequests(before, after), Load: loadAvg()}
+			Requests: deltaRequests(before, after), Controller: deltaController(before, after), Load: loadAvg()}
 		for _, name := range names {
 			run.Samples = append(run.Samples, sample(b.w.done(name)))
 		}
 		run.summarize()
 		b.res.Runs = append(b.res.Runs, run)
-		log.Printf("  flip p50 %.1f ms p99 %.1f ms; overhead p99 %.0f ms; %.1f writes per release %v",
-			run.Flip.P50, run.Flip.P99, run.Overhead.P99, run.Requests.Writes/float64(n), run.Requests.ByVerb)
+		log.Printf("  flip p50 %.1f ms p99 %.1f ms; overhead p99 %.0f ms; %.1f writes per release %v; %.1f passes per release, %.1f ms each, %.1f ms queued",
+			run.Flip.P50, run.Flip.P99, run.Overhead.P99, run.Requests.Writes/float64(n), run.Requests.ByVerb,
+			run.Controller.Reconciles/float64(n), run.Controller.MeanReconcileMs, run.Controller.MeanQueueWaitMs)
 	}
 	return nil
 }
@@ -389,14 +390,15 @@ func (b *bench) burst(ctx context.Context, present, n, rounds int) error {
 		}
 		run := flipRun{Kind: "burst", Releases: present, AtOnce: n, Updated: n, Round: round, Start: start,
 			ApplySeconds: applyDone.Sub(start).Seconds(), AllPromotedSeconds: lastFlip.Sub(start).Seconds(),
-			Requests: deltaRequests(before, after), Load: loadAvg()}
+			Requests: deltaRequests(before, after), Controller: deltaController(before, after), Load: loadAvg()}
 		for _, name := range names {
 			run.Samples = append(run.Samples, sample(b.w.done(name)))
 		}
 		run.summarize()
 		b.res.Runs = append(b.res.Runs, run)
-		log.Printf("  flip p50 %.1f ms p99 %.1f ms; all promoted %.1f s after the first patch (patches took %.1f s); overhead p99 %.0f ms; %.1f writes per release",
-			run.Flip.P50, run.Flip.P99, run.AllPromotedSeconds, run.ApplySeconds, run.Overhead.P99, run.Requests.Writes/float64(n))
+		log.Printf("  flip p50 %.1f ms p99 %.1f ms; all promoted %.1f s after the first patch (patches took %.1f s); overhead p99 %.0f ms; %.1f writes per release; %.1f passes per release, %.1f ms each, %.1f ms queued",
+			run.Flip.P50, run.Flip.P99, run.AllPromotedSeconds, run.ApplySeconds, run.Overhead.P99, run.Requests.Writes/float64(n),
+			run.Controller.Reconciles/float64(n), run.Controller.MeanReconcileMs, run.Controller.MeanQueueWaitMs)
 	}
 	return nil
 }

@@ -69,6 +69,7 @@ func (res *results) summary() string {
 	fmt.Fprintf(&b, "%s → %s (%s). Machine: %s, %d CPUs, %s RAM, Linux %s, %s; load average %s before, %s after.\n",
 		res.Started.UTC().Format("2006-01-02 15:04Z"), res.Finished.UTC().Format("15:04Z"), res.Finished.Sub(res.Started).Round(1e9),
 		m.CPU, m.CPUs, m.MemTotal, m.Kernel, m.Go, m.LoadBefore, m.LoadAfter)
+	fmt.Fprintf(&b, "Operator built from %s.\n", res.Commit)
 	if len(res.OperatorArgs) > 0 {
 		fmt.Fprintf(&b, "Operator flags beyond the defaults: `%s`.\n", strings.Join(res.OperatorArgs, " "))
 	}
@@ -100,11 +101,12 @@ func (res *results) summary() string {
 			over.P50, over.P99, g.roundMedian(writesPerRelease))
 	}
 
-	b.WriteString("\n## Per round\n\n| updates | releases | round | flip p50 | flip p99 | gate→flip p99 | all promoted (s) | patches took (s) | overhead p99 | writes by verb | load |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n## Per round\n\n| updates | releases | round | flip p50 | flip p99 | gate→flip p99 | all promoted (s) | patches took (s) | overhead p99 | requests by verb | passes per release | ms per pass | ms queued | load |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range res.Runs {
-		fmt.Fprintf(&b, "| %s %d%s | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s %d%s | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %s | %.1f | %.1f | %.1f | %s |\n",
 			r.Kind, r.AtOnce, ctxSuffix(r.Context), r.Releases, r.Round, r.Flip.P50, r.Flip.P99, r.GateToFlip.P99,
-			r.AllPromotedSeconds, r.ApplySeconds, r.Overhead.P99, verbs(r.Requests.ByVerb), r.Load)
+			r.AllPromotedSeconds, r.ApplySeconds, r.Overhead.P99, verbs(r.Requests.ByVerb),
+			r.Controller.Reconciles/float64(r.Updated), r.Controller.MeanReconcileMs, r.Controller.MeanQueueWaitMs, r.Load)
 	}
 
 	b.WriteString("\n## Controller overhead per release: step gaps (ms, pooled over every round)\n\n| gap | p50 | p99 | max |\n|---|---|---|---|\n")

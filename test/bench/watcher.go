@@ -162,7 +162,8 @@ func (w *watcher) onRelease(obj any, at time.Time) {
 	if activeImage == r.image {
 		setOnce(&r.statusSeen, at)
 	}
-	if phase == "Succeeded" && observed == u.GetGeneration() && !r.scaledDown.IsZero() {
+	// The new generation can only reach Succeeded after its flip and scale-down.
+	if phase == "Succeeded" && observed == u.GetGeneration() {
 		setOnce(&r.succeeded, at)
 	}
 }
