@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Starts the benchmark's local cluster (or reuses it) and prints its kubeconfig path on
-# stdout; everything else goes to stderr. It is hack/cluster-up.sh's cluster with two
+# stdout; everything else goes to stderr. It is hack/cluster-up.sh's cluster with these
 # differences for load (docs/benchmarks.md):
 #   - kube-controller-manager and kube-scheduler get --kube-api-qps/--kube-api-burst
 #     raised (test/bench/kwokctl-bench.yaml), where hack/cluster-up.sh keeps the defaults;
+#   - kube-apiserver gets a /16 Service range (the default /24 holds ~125 releases);
 #   - the number of fake nodes is an argument (110 pods fit on each).
 # The kwok Stages are the repository's (config/kwok/stages-*.yaml), unchanged.
 #
@@ -22,7 +23,13 @@ export KWOK_KUBECTL_BINARY=$bin/kubectl
 cluster_dir=$KWOK_WORKDIR/clusters/$name
 kubeconfig=$cluster_dir/kubeconfig.yaml
 log=$KWOK_WORKDIR/$name-kwokctl.log
-configs=("$repo/test/bench/kwokctl-bench.yaml" "$repo/config/kwok/stages-kwok-fast.yaml" "$repo/config/kwok/stages-softfactory.yaml")
+# BENCH_COMPONENT_QPS=default keeps the controller-manager's and scheduler's default
+# rate limits (test/bench/kwokctl-bench-default-qps.yaml), for comparison.
+options=$repo/test/bench/kwokctl-bench.yaml
+if [[ "${BENCH_COMPONENT_QPS:-raised}" == default ]]; then
+  options=$repo/test/bench/kwokctl-bench-default-qps.yaml
+fi
+configs=("$options" "$repo/config/kwok/stages-kwok-fast.yaml" "$repo/config/kwok/stages-softfactory.yaml")
 mkdir -p "$KWOK_WORKDIR"
 
 kwokctl() { "$bin/kwokctl" "$@" --name "$name" >>"$log" 2>&1; }
@@ -45,7 +52,7 @@ if [[ -d "$cluster_dir" ]] && ! ready; then
 fi
 
 if [[ ! -d "$cluster_dir" ]]; then
-  echo "Creating cluster $name (kwokctl, binary runtime, raised controller-manager/scheduler QPS) in $KWOK_WORKDIR..." >&2
+  echo "Creating cluster $name (kwokctl, binary runtime, $(basename "$options")) in $KWOK_WORKDIR..." >&2
   config_flags=()
   for c in "${configs[@]}"; do config_flags+=(--config "$c"); done
   kwokctl create cluster "${config_flags[@]}" \

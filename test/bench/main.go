@@ -40,6 +40,7 @@ type unrelatedPlan struct{ secrets, deployments, podsPerDeployment int }
 
 type config struct {
 	kubeconfig, operatorBin, outDir, namespace string
+	clusterNote                                string
 	operatorArgs                               []string
 	profile                                    string
 
@@ -94,6 +95,7 @@ func main() {
 	flag.IntVar(&rounds, "rounds", 0, "override the profile's rounds per measurement")
 	flag.IntVar(&unrelatedPods, "unrelated-pods", -1, "override the unrelated pods (10 per Deployment; 0 skips the unrelated load)")
 	flag.IntVar(&unrelatedSecrets, "unrelated-secrets", -1, "override the unrelated Secrets")
+	flag.StringVar(&cfg.clusterNote, "cluster", "", "a description of the cluster, recorded with the results (hack/bench.sh sets it)")
 	flag.StringVar(&plotFrom, "plot", "", "draw the plot from this results.json instead of running")
 	flag.StringVar(&plotPNG, "png", "docs/benchmarks.png", "where -plot writes the PNG")
 	flag.Parse()
@@ -112,7 +114,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	p.kubeconfig, p.operatorBin, p.outDir, p.namespace = cfg.kubeconfig, cfg.operatorBin, cfg.outDir, cfg.namespace
+	p.kubeconfig, p.operatorBin, p.outDir, p.namespace, p.clusterNote = cfg.kubeconfig, cfg.operatorBin, cfg.outDir, cfg.namespace, cfg.clusterNote
 	p.operatorArgs = strings.Fields(operatorArgs)
 	if scales != "" {
 		p.scales = nil
@@ -170,7 +172,7 @@ func run(ctx context.Context, cfg config) error {
 	b := &bench{
 		cfg: cfg, k8s: k8s, images: map[string]string{},
 		op:  &operator{binary: cfg.operatorBin, kubeconfig: cfg.kubeconfig, logPath: opLog, extraArgs: cfg.operatorArgs},
-		res: &results{Profile: cfg.profile, Started: time.Now(), Machine: describeMachine(), OperatorArgs: cfg.operatorArgs, Commit: checkoutCommit()},
+		res: &results{Profile: cfg.profile, Started: time.Now(), Machine: describeMachine(), OperatorArgs: cfg.operatorArgs, Commit: checkoutCommit(), Cluster: cfg.clusterNote},
 	}
 	if err := b.ensureNamespace(ctx, cfg.namespace); err != nil {
 		return err

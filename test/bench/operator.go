@@ -242,11 +242,15 @@ var writeVerbs = []string{"POST", "PUT", "PATCH", "DELETE"}
 type requestDelta struct {
 	ByVerb map[string]float64 `json:"byVerb"`
 	Writes float64            `json:"writes"`
+	// Conflicts are requests answered 409 (an optimistic lock or a create that lost).
+	Conflicts float64 `json:"conflicts"`
 }
 
 func deltaRequests(before, after metricSet) requestDelta {
 	b, a := before.requestsByVerb(), after.requestsByVerb()
-	d := requestDelta{ByVerb: map[string]float64{}}
+	d := requestDelta{ByVerb: map[string]float64{},
+		Conflicts: after.sum("rest_client_requests_total", map[string]string{"code": "409"}) -
+			before.sum("rest_client_requests_total", map[string]string{"code": "409"})}
 	for verb, v := range a {
 		if diff := v - b[verb]; diff != 0 {
 			d.ByVerb[verb] = diff

@@ -21,7 +21,9 @@ type results struct {
 	OperatorArgs []string  `json:"operatorArgs"`
 	// Commit is the checkout the operator was built from, with "+dirty" when its code
 	// (api/, cmd/, internal/) had uncommitted changes.
-	Commit    string          `json:"commit"`
+	Commit string `json:"commit"`
+	// Cluster describes the cluster's options (nodes, component rate limits).
+	Cluster   string          `json:"cluster"`
 	Creations []creation      `json:"creations"`
 	Runs      []flipRun       `json:"runs"`
 	Memory    []memoryPoint   `json:"memory"`
@@ -84,14 +86,19 @@ type flipSample struct {
 	GateToFlipMs float64 `json:"gateToFlipMs"`
 	// EndpointsLagMs: available -> preview EndpointSlices list every new pod ready
 	// (negative when the endpoints came first).
-	EndpointsLagMs     float64            `json:"endpointsLagMs"`
-	ApplyToFlipMs      float64            `json:"applyToFlipMs"`
-	ApplyToAvailableMs float64            `json:"applyToAvailableMs"`
-	FlipToStatusMs     float64            `json:"flipToStatusMs"`
-	OverheadMs         float64            `json:"overheadMs"`
-	GapsMs             map[string]float64 `json:"gapsMs"`
-	Applied            time.Time          `json:"applied"`
-	Flipped            time.Time          `json:"flipped"`
+	EndpointsLagMs     float64 `json:"endpointsLagMs"`
+	ApplyToFlipMs      float64 `json:"applyToFlipMs"`
+	ApplyToAvailableMs float64 `json:"applyToAvailableMs"`
+	FlipToStatusMs     float64 `json:"flipToStatusMs"`
+	OverheadMs         float64 `json:"overheadMs"`
+	// PatchRTTMs is the round trip of the benchmark's own patch of the release, and
+	// WatchDelayMs the time from its response to the watcher seeing the change: together
+	// about the least a flip can take here (an event in, a patch out, an event back).
+	PatchRTTMs   float64            `json:"patchRTTMs"`
+	WatchDelayMs float64            `json:"watchDelayMs"`
+	GapsMs       map[string]float64 `json:"gapsMs"`
+	Applied      time.Time          `json:"applied"`
+	Flipped      time.Time          `json:"flipped"`
 }
 
 func (r *flipRun) summarize() {

@@ -185,12 +185,13 @@ func (b *bench) startUpdate(ctx context.Context, name, image, activeColor string
 	u.SetGroupVersionKind(releaseGVK)
 	u.SetNamespace(b.cfg.namespace)
 	u.SetName(name)
+	sent := time.Now()
 	if err := b.k8s.Patch(ctx, u, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return err
 	}
 	applied := time.Now()
 	b.w.mu.Lock()
-	r.applied = applied
+	r.patchSent, r.applied = sent, applied
 	b.w.mu.Unlock()
 	b.imagesMu.Lock()
 	b.images[name] = image
@@ -288,6 +289,8 @@ func sample(r rollout) flipSample {
 		ApplyToAvailableMs: ms(r.available.Sub(r.applied)),
 		FlipToStatusMs:     ms(r.statusSeen.Sub(r.flipped)),
 		OverheadMs:         overhead,
+		PatchRTTMs:         ms(r.applied.Sub(r.patchSent)),
+		WatchDelayMs:       ms(r.specSeen.Sub(r.applied)),
 		GapsMs:             gaps,
 		Applied:            r.applied,
 		Flipped:            r.flipped,
@@ -341,7 +344,7 @@ func (b *bench) sequential(ctx context.Context, present, n, rounds int, label st
 		run.summarize()
 		b.res.Runs = append(b.res.Runs, run)
 		log.Printf("  flip p50 %.1f ms p99 %.1f ms; overhead p99 %.0f ms; %.1f writes per release %v; %.1f passes per release, %.1f ms each, %.1f ms queued",
-			run.Flip.P50, run.Flip.P99, run.Overhead.P99, run.Requests.Writes/float64(n), run.Requests.ByVerb,
+			run.Flip.P50, run.Flip.P99, run.Overhead.P99, run.Requests.Writes/float64(n), verbsAndConflicts(run.Requests),
 			run.Controller.Reconciles/float64(n), run.Controller.MeanReconcileMs, run.Controller.MeanQueueWaitMs)
 	}
 	return nil

@@ -69,7 +69,7 @@ func (res *results) summary() string {
 	fmt.Fprintf(&b, "%s → %s (%s). Machine: %s, %d CPUs, %s RAM, Linux %s, %s; load average %s before, %s after.\n",
 		res.Started.UTC().Format("2006-01-02 15:04Z"), res.Finished.UTC().Format("15:04Z"), res.Finished.Sub(res.Started).Round(1e9),
 		m.CPU, m.CPUs, m.MemTotal, m.Kernel, m.Go, m.LoadBefore, m.LoadAfter)
-	fmt.Fprintf(&b, "Operator built from %s.\n", res.Commit)
+	fmt.Fprintf(&b, "Operator built from %s. Cluster: %s.\n", res.Commit, res.Cluster)
 	if len(res.OperatorArgs) > 0 {
 		fmt.Fprintf(&b, "Operator flags beyond the defaults: `%s`.\n", strings.Join(res.OperatorArgs, " "))
 	}
@@ -79,13 +79,7 @@ func (res *results) summary() string {
 	b.WriteString("| updates | releases present | rounds × releases | flip p50 | flip p99 | gate→flip p50 | gate→flip p99 | endpoints after available p50 | apply→flip p50 | all promoted (s, median / max over rounds) | overhead p50 | overhead p99 | writes per release (median) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, g := range res.groups() {
-		what := "one at a time"
-		if g.Kind == "burst" {
-			what = fmt.Sprintf("%d at once", g.AtOnce)
-		}
-		if g.Context != "" {
-			what += " (" + g.Context + ")"
-		}
+		what := g.describe()
 		flip := g.pooled(func(s flipSample) float64 { return s.FlipMs })
 		gate := g.pooled(func(s flipSample) float64 { return s.GateToFlipMs })
 		lag := g.pooled(func(s flipSample) float64 { return s.EndpointsLagMs })
@@ -101,11 +95,19 @@ func (res *results) summary() string {
 			over.P50, over.P99, g.roundMedian(writesPerRelease))
 	}
 
+	b.WriteString("\n## The floor: the API server's round trip and watch delay here (ms)\n\n")
+	b.WriteString("The benchmark's own merge patch of a release (round trip), and its response → the watcher seeing the change (watch delay). A flip is at least an event in, a patch out and an event back.\n\n| updates | releases present | patch round trip p50 | p99 | watch delay p50 | p99 |\n|---|---|---|---|---|---|\n")
+	for _, g := range res.groups() {
+		rtt := g.pooled(func(s flipSample) float64 { return s.PatchRTTMs })
+		wd := g.pooled(func(s flipSample) float64 { return s.WatchDelayMs })
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f | %.1f |\n", g.describe(), g.Releases, rtt.P50, rtt.P99, wd.P50, wd.P99)
+	}
+
 	b.WriteString("\n## Per round\n\n| updates | releases | round | flip p50 | flip p99 | gate→flip p99 | all promoted (s) | patches took (s) | overhead p99 | requests by verb | passes per release | ms per pass | ms queued | load |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range res.Runs {
 		fmt.Fprintf(&b, "| %s %d%s | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %s | %.1f | %.1f | %.1f | %s |\n",
 			r.Kind, r.AtOnce, ctxSuffix(r.Context), r.Releases, r.Round, r.Flip.P50, r.Flip.P99, r.GateToFlip.P99,
-			r.AllPromotedSeconds, r.ApplySeconds, r.Overhead.P99, verbs(r.Requests.ByVerb),
+			r.AllPromotedSeconds, r.ApplySeconds, r.Overhead.P99, verbsAndConflicts(r.Requests),
 			r.Controller.Reconciles/float64(r.Updated), r.Controller.MeanReconcileMs, r.Controller.MeanQueueWaitMs, r.Load)
 	}
 
@@ -174,4 +176,22 @@ func verbs(m map[string]float64) string {
 		parts = append(parts, fmt.Sprintf("%s %.0f", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+func verbsAndConflicts(d requestDelta) string {
+	if d.Conflicts == 0 {
+		return verbs(d.ByVerb)
+	}
+	return fmt.Sprintf("%s (%.0f conflicts)", verbs(d.ByVerb), d.Conflicts)
+}
+
+func (g group) describe() string {
+	what := "one at a time"
+	if g.Kind == "burst" {
+		what = fmt.Sprintf("%d at once", g.AtOnce)
+	}
+	if g.Context != "" {
+		what += " (" + g.Context + ")"
+	}
+	return what
 }

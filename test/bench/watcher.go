@@ -39,6 +39,7 @@ type rollout struct {
 	oldColor string // what the active Service selected before the update
 	newColor string // the other colour: where the new image goes
 
+	patchSent   time.Time // the benchmark sent its patch of spec.image
 	applied     time.Time // the benchmark's patch of spec.image returned
 	specSeen    time.Time // the release with the new spec.image was seen
 	deploySeen  time.Time // the new colour's Deployment with the new image was seen
