@@ -14,7 +14,9 @@
 # Results: .cache/bench/<profile>/ (results.json, summary.md, operator.log, and for the
 # full profile benchmarks.png; BENCH_OUT overrides). BENCH_NODES overrides the number of
 # fake nodes (110 pods fit on each); BENCH_COMPONENT_QPS=default keeps the
-# controller-manager's and scheduler's default API rate limits (hack/bench/cluster-up.sh).
+# controller-manager's and scheduler's default API rate limits (hack/bench/cluster-up.sh);
+# BENCH_OPERATOR=path runs that operator binary instead of building ./cmd (to compare
+# builds; the recorded commit is then the checkout's, not the binary's).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,7 +61,11 @@ done
 kubectl wait --for=condition=Established crd/softfactoryreleases.deploy.softfactory.io --timeout=5s >/dev/null
 
 echo "Building the operator and the benchmark" >&2
-go build -o "$out/manager" ./cmd
+operator=${BENCH_OPERATOR:-}
+if [[ -z "$operator" ]]; then
+  operator=$out/manager
+  go build -o "$operator" ./cmd
+fi
 go build -tags bench -o "$out/bench" ./test/bench
 
 echo "Load before the run: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)" >&2
@@ -68,7 +74,7 @@ if [[ "${BENCH_COMPONENT_QPS:-raised}" == default ]]; then
 else
   qps="kube-controller-manager and kube-scheduler at --kube-api-qps=500 --kube-api-burst=1000"
 fi
-"$out/bench" -profile "$profile" -kubeconfig "$kubeconfig" -operator "$out/manager" -out "$out" \
+"$out/bench" -profile "$profile" -kubeconfig "$kubeconfig" -operator "$operator" -out "$out" \
   -cluster "kwokctl binary runtime, Kubernetes v1.37.2, $nodes kwok nodes, $qps" "$@"
 if [[ "$profile" == full ]]; then
   "$out/bench" -plot "$out/results.json" -png "$out/benchmarks.png"

@@ -40,7 +40,7 @@ type unrelatedPlan struct{ secrets, deployments, podsPerDeployment int }
 
 type config struct {
 	kubeconfig, operatorBin, outDir, namespace string
-	clusterNote                                string
+	clusterNote, note                          string
 	operatorArgs                               []string
 	profile                                    string
 
@@ -96,6 +96,7 @@ func main() {
 	flag.IntVar(&unrelatedPods, "unrelated-pods", -1, "override the unrelated pods (10 per Deployment; 0 skips the unrelated load)")
 	flag.IntVar(&unrelatedSecrets, "unrelated-secrets", -1, "override the unrelated Secrets")
 	flag.StringVar(&cfg.clusterNote, "cluster", "", "a description of the cluster, recorded with the results (hack/bench.sh sets it)")
+	flag.StringVar(&cfg.note, "note", "", "a note recorded with the results (e.g. which build of the operator this is)")
 	flag.StringVar(&plotFrom, "plot", "", "draw the plot from this results.json instead of running")
 	flag.StringVar(&plotPNG, "png", "docs/benchmarks.png", "where -plot writes the PNG")
 	flag.Parse()
@@ -114,7 +115,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	p.kubeconfig, p.operatorBin, p.outDir, p.namespace, p.clusterNote = cfg.kubeconfig, cfg.operatorBin, cfg.outDir, cfg.namespace, cfg.clusterNote
+	p.kubeconfig, p.operatorBin, p.outDir, p.namespace, p.clusterNote, p.note = cfg.kubeconfig, cfg.operatorBin, cfg.outDir, cfg.namespace, cfg.clusterNote, cfg.note
 	p.operatorArgs = strings.Fields(operatorArgs)
 	if scales != "" {
 		p.scales = nil
@@ -172,7 +173,7 @@ func run(ctx context.Context, cfg config) error {
 	b := &bench{
 		cfg: cfg, k8s: k8s, images: map[string]string{},
 		op:  &operator{binary: cfg.operatorBin, kubeconfig: cfg.kubeconfig, logPath: opLog, extraArgs: cfg.operatorArgs},
-		res: &results{Profile: cfg.profile, Started: time.Now(), Machine: describeMachine(), OperatorArgs: cfg.operatorArgs, Commit: checkoutCommit(), Cluster: cfg.clusterNote},
+		res: &results{Profile: cfg.profile, Started: time.Now(), Machine: describeMachine(), OperatorArgs: cfg.operatorArgs, Commit: checkoutCommit(), Cluster: cfg.clusterNote, Note: cfg.note},
 	}
 	if err := b.ensureNamespace(ctx, cfg.namespace); err != nil {
 		return err

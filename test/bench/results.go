@@ -23,7 +23,9 @@ type results struct {
 	// (api/, cmd/, internal/) had uncommitted changes.
 	Commit string `json:"commit"`
 	// Cluster describes the cluster's options (nodes, component rate limits).
-	Cluster   string          `json:"cluster"`
+	Cluster string `json:"cluster"`
+	// Note is what the person running it said about this run.
+	Note      string          `json:"note,omitempty"`
 	Creations []creation      `json:"creations"`
 	Runs      []flipRun       `json:"runs"`
 	Memory    []memoryPoint   `json:"memory"`

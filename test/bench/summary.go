@@ -70,6 +70,9 @@ func (res *results) summary() string {
 		res.Started.UTC().Format("2006-01-02 15:04Z"), res.Finished.UTC().Format("15:04Z"), res.Finished.Sub(res.Started).Round(1e9),
 		m.CPU, m.CPUs, m.MemTotal, m.Kernel, m.Go, m.LoadBefore, m.LoadAfter)
 	fmt.Fprintf(&b, "Operator built from %s. Cluster: %s.\n", res.Commit, res.Cluster)
+	if res.Note != "" {
+		fmt.Fprintf(&b, "Note: %s\n", res.Note)
+	}
 	if len(res.OperatorArgs) > 0 {
 		fmt.Fprintf(&b, "Operator flags beyond the defaults: `%s`.\n", strings.Join(res.OperatorArgs, " "))
 	}
