@@ -60,9 +60,9 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest-assets test-deps ## Run unit and envtest suites, the backup scripts against PostgreSQL and the alerts against Prometheus.
+test: manifests generate fmt vet envtest-assets test-deps install-helm ## Run unit and envtest suites, the backup scripts against PostgreSQL, the alerts against Prometheus and the Helm chart.
 	eval "$$(hack/install-postgres.sh)" && \
-	KUBEBUILDER_ASSETS="$$(hack/install-controlplane.sh envtest)" \
+	KUBEBUILDER_ASSETS="$$(hack/install-controlplane.sh envtest)" HELM="$(HELM)" \
 	go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
 
 .PHONY: test-deps
@@ -268,3 +268,51 @@ endef
 define gomodver
 $(shell go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' $(1) 2>/dev/null)
 endef
+
+##@ Helm Deployment
+
+## Helm binary: built from the Go module proxy (hack/helm), never downloaded
+HELM ?= $(LOCALBIN)/helm
+## Namespace to deploy the Helm release
+HELM_NAMESPACE ?= release-operator-system
+## Name of the Helm release
+HELM_RELEASE ?= release-operator
+## Path to the Helm chart directory
+HELM_CHART_DIR ?= dist/chart
+## Additional arguments to pass to helm commands
+HELM_EXTRA_ARGS ?=
+
+.PHONY: install-helm
+install-helm: $(LOCALBIN) ## Build helm from the Go module proxy into bin/ (skipped when present).
+	@[ -x "$(HELM)" ] || { echo "Building helm (hack/helm)..."; cd hack/helm && go build -o "$(HELM)" helm.sh/helm/v3/cmd/helm; }
+
+.PHONY: test-chart
+test-chart: install-helm ## Render dist/chart with helm template and check what it makes.
+	HELM="$(HELM)" go test ./test/chart/ -count=1
+
+.PHONY: helm-deploy
+helm-deploy: install-helm ## Deploy manager to the K8s cluster via Helm. Specify an image with IMG.
+	IMG="$(IMG)"; $(HELM) upgrade --install $(HELM_RELEASE) $(HELM_CHART_DIR) \
+		--namespace $(HELM_NAMESPACE) \
+		--create-namespace \
+		--set manager.image.repository=$${IMG%:*} \
+		--set manager.image.tag=$${IMG##*:} \
+		--wait \
+		--timeout 5m \
+		$(HELM_EXTRA_ARGS)
+
+.PHONY: helm-uninstall
+helm-uninstall: ## Uninstall the Helm release from the K8s cluster.
+	$(HELM) uninstall $(HELM_RELEASE) --namespace $(HELM_NAMESPACE)
+
+.PHONY: helm-status
+helm-status: ## Show Helm release status.
+	$(HELM) status $(HELM_RELEASE) --namespace $(HELM_NAMESPACE)
+
+.PHONY: helm-history
+helm-history: ## Show Helm release history.
+	$(HELM) history $(HELM_RELEASE) --namespace $(HELM_NAMESPACE)
+
+.PHONY: helm-rollback
+helm-rollback: ## Rollback to previous Helm release.
+	$(HELM) rollback $(HELM_RELEASE) --namespace $(HELM_NAMESPACE)
