@@ -82,7 +82,8 @@ func main() {
 	var (
 		cfg                                     config
 		profileName, operatorArgs, scales       string
-		plotFrom, plotPNG                       string
+		plotFrom, plotPNG, summaryFrom          string
+		plotCompare, plotCompareLabel           string
 		rounds, unrelatedPods, unrelatedSecrets int
 	)
 	flag.StringVar(&profileName, "profile", "smoke", "smoke (20 releases, CI) or full (up to 1,000 releases and unrelated load)")
@@ -99,13 +100,24 @@ func main() {
 	flag.StringVar(&cfg.note, "note", "", "a note recorded with the results (e.g. which build of the operator this is)")
 	flag.StringVar(&plotFrom, "plot", "", "draw the plot from this results.json instead of running")
 	flag.StringVar(&plotPNG, "png", "docs/benchmarks.png", "where -plot writes the PNG")
+	flag.StringVar(&plotCompare, "compare", "", "with -plot: a second results.json, drawn dashed")
+	flag.StringVar(&plotCompareLabel, "compare-label", "the comparison run", "with -compare: what the dashed lines are")
+	flag.StringVar(&summaryFrom, "summarize", "", "print the Markdown summary of this results.json instead of running")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	// The watcher's cache logs through controller-runtime: errors only.
 	logf.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
 
+	if summaryFrom != "" {
+		res, err := readResults(summaryFrom)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(res.summary())
+		return
+	}
 	if plotFrom != "" {
-		if err := plotFile(plotFrom, plotPNG); err != nil {
+		if err := plotFile(plotFrom, plotCompare, plotCompareLabel, plotPNG); err != nil {
 			log.Fatal(err)
 		}
 		return

@@ -29,8 +29,9 @@ type series struct {
 	name   string
 	color  color.RGBA
 	points [][2]float64
-	// markersOnly draws crosses and no line (targets).
-	markersOnly bool
+	// markersOnly draws crosses and no line (targets); dashed draws a dashed line
+	// without a legend entry (the comparison run).
+	markersOnly, dashed bool
 }
 
 // panel is one chart: log-scaled axes (x as log10(1+x), so 0 has a place).
@@ -41,94 +42,121 @@ type panel struct {
 	logY                  bool
 }
 
-// plotFile draws docs/benchmarks.png from a results.json: flip latency against the
-// number of releases updated at once, single-release flip latency against the number of
-// releases present, and RSS against the number of releases.
-func plotFile(from, to string) error {
-	raw, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	var res results
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return err
-	}
+// plotData is what the panels show of one run.
+type plotData struct {
+	atOnceP50, atOnceP99, presentP50, presentP99, rss, withUnrelated [][2]float64
+}
 
-	var atOnceP50, atOnceP99, presentP50, presentP99 [][2]float64
+func dataOf(res *results) plotData {
+	var d plotData
 	for _, g := range res.groups() {
 		if g.Context != "" {
 			continue
 		}
 		flip := g.pooled(func(s flipSample) float64 { return s.FlipMs })
 		if g.Kind == "burst" {
-			atOnceP50 = append(atOnceP50, [2]float64{float64(g.AtOnce), flip.P50})
-			atOnceP99 = append(atOnceP99, [2]float64{float64(g.AtOnce), flip.P99})
+			d.atOnceP50 = append(d.atOnceP50, [2]float64{float64(g.AtOnce), flip.P50})
+			d.atOnceP99 = append(d.atOnceP99, [2]float64{float64(g.AtOnce), flip.P99})
 		} else {
-			presentP50 = append(presentP50, [2]float64{float64(g.Releases), flip.P50})
-			presentP99 = append(presentP99, [2]float64{float64(g.Releases), flip.P99})
+			d.presentP50 = append(d.presentP50, [2]float64{float64(g.Releases), flip.P50})
+			d.presentP99 = append(d.presentP99, [2]float64{float64(g.Releases), flip.P99})
 		}
 	}
 	// One at a time is "1 at once": the sequential run with the fewest releases present.
-	if len(presentP50) > 0 {
-		sort.Slice(presentP50, func(i, j int) bool { return presentP50[i][0] < presentP50[j][0] })
-		sort.Slice(presentP99, func(i, j int) bool { return presentP99[i][0] < presentP99[j][0] })
-		atOnceP50 = append([][2]float64{{1, presentP50[0][1]}}, atOnceP50...)
-		atOnceP99 = append([][2]float64{{1, presentP99[0][1]}}, atOnceP99...)
+	if len(d.presentP50) > 0 {
+		sort.Slice(d.presentP50, func(i, j int) bool { return d.presentP50[i][0] < d.presentP50[j][0] })
+		sort.Slice(d.presentP99, func(i, j int) bool { return d.presentP99[i][0] < d.presentP99[j][0] })
+		d.atOnceP50 = append([][2]float64{{1, d.presentP50[0][1]}}, d.atOnceP50...)
+		d.atOnceP99 = append([][2]float64{{1, d.presentP99[0][1]}}, d.atOnceP99...)
 	}
-	// RSS: the highest reading at each release count among the runs without unrelated
-	// objects, and the readings with them.
+	// RSS: the highest reading at each release count without unrelated objects, and the
+	// readings with them.
 	rssBy := map[int]float64{}
-	var withUnrelated [][2]float64
 	for _, m := range res.Memory {
-		if res.Unrelated != nil && m.OperatorStart >= 1 && containsUnrelated(m.Label) {
-			withUnrelated = append(withUnrelated, [2]float64{float64(m.Releases), m.RSSMiB})
+		if containsUnrelated(m.Label) {
+			d.withUnrelated = append(d.withUnrelated, [2]float64{float64(m.Releases), m.RSSMiB})
 			continue
 		}
 		rssBy[m.Releases] = math.Max(rssBy[m.Releases], m.RSSMiB)
 	}
-	var rss [][2]float64
 	for n, v := range rssBy {
-		rss = append(rss, [2]float64{float64(n), v})
+		d.rss = append(d.rss, [2]float64{float64(n), v})
 	}
-	sort.Slice(rss, func(i, j int) bool { return rss[i][0] < rss[j][0] })
+	sort.Slice(d.rss, func(i, j int) bool { return d.rss[i][0] < d.rss[j][0] })
+	return d
+}
 
-	latencyTicks := []float64{1, 10, 100, 1000, 10000}
+// plotFile draws the benchmark's plot from a results.json: flip latency against the
+// number of releases updated at once, single-release flip latency against the number of
+// releases present, and RSS against the number of releases. A second results.json
+// (compare), if given, is drawn dashed beside it, named compareLabel.
+func plotFile(from, compare, compareLabel, to string) error {
+	res, err := readResults(from)
+	if err != nil {
+		return err
+	}
+	d := dataOf(res)
+	var c *plotData
+	if compare != "" {
+		cres, err := readResults(compare)
+		if err != nil {
+			return err
+		}
+		cd := dataOf(cres)
+		c = &cd
+	}
+	latencyTicks := []float64{1, 10, 100, 1000, 10000, 100000}
 	panels := []panel{
 		{
 			title: "Flip latency, releases updated at once", xLabel: "releases updated at once", yLabel: "ms (log)",
 			xTicks: []float64{1, 10, 100, 1000}, yTicks: latencyTicks, logY: true,
 			series: []series{
-				{name: "p50", color: blue, points: atOnceP50},
-				{name: "p99", color: orange, points: atOnceP99},
-				{name: "target p50 5, p99 60", color: red, points: [][2]float64{{1, 5}, {100, 60}}, markersOnly: true},
+				{name: "p50", color: blue, points: d.atOnceP50},
+				{name: "p99", color: orange, points: d.atOnceP99},
+				{name: "target", color: red, points: [][2]float64{{1, 5}, {100, 60}}, markersOnly: true},
 			},
 		},
 		{
 			title: "Flip latency, one at a time", xLabel: "releases in the cluster", yLabel: "ms (log)",
 			xTicks: []float64{10, 100, 1000}, yTicks: latencyTicks, logY: true,
 			series: []series{
-				{name: "p50", color: blue, points: presentP50},
-				{name: "p99", color: orange, points: presentP99},
-				{name: "target p50 5", color: red, points: [][2]float64{{20, 5}}, markersOnly: true},
+				{name: "p50", color: blue, points: d.presentP50},
+				{name: "p99", color: orange, points: d.presentP99},
+				{name: "target", color: red, points: [][2]float64{{20, 5}}, markersOnly: true},
 			},
 		},
 		{
 			title: "Operator RSS", xLabel: "releases in the cluster", yLabel: "MiB",
-			xTicks: []float64{0, 10, 100, 1000}, yTicks: []float64{0, 50, 100, 150, 200},
+			xTicks: []float64{0, 10, 100, 1000}, yTicks: []float64{0, 50, 100, 150, 200, 250},
 			series: []series{
-				{name: "RSS", color: green, points: rss},
-				{name: "with unrelated objects", color: blue, points: withUnrelated, markersOnly: true},
+				{name: "RSS", color: green, points: d.rss},
+				{name: "+unrelated", color: blue, points: d.withUnrelated, markersOnly: true},
 				{name: "target", color: red, points: [][2]float64{{100, 60}, {1000, 150}}, markersOnly: true},
 			},
 		},
 	}
-	const pw, ph = 520, 460
-	img := image.NewRGBA(image.Rect(0, 0, pw*len(panels), ph+30))
+	if c != nil {
+		panels[0].series = append(panels[0].series,
+			series{name: "p50", color: blue, points: c.atOnceP50, dashed: true},
+			series{name: "p99", color: orange, points: c.atOnceP99, dashed: true})
+		panels[1].series = append(panels[1].series,
+			series{name: "p50", color: blue, points: c.presentP50, dashed: true},
+			series{name: "p99", color: orange, points: c.presentP99, dashed: true})
+		panels[2].series = append(panels[2].series,
+			series{name: "RSS", color: green, points: c.rss, dashed: true})
+	}
+	const pw, ph = 540, 470
+	img := image.NewRGBA(image.Rect(0, 0, pw*len(panels), ph+56))
 	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
 	for i, p := range panels {
 		p.draw(img, image.Rect(i*pw, 0, (i+1)*pw, ph))
 	}
-	drawText(img, 20, ph+8, fmt.Sprintf("%s profile, %s, %d cpus. docs/benchmarks.md has the method.", res.Profile, res.Started.UTC().Format("2006-01-02"), res.Machine.CPUs), 2, black)
+	footer := fmt.Sprintf("solid: %s, commit %s. %s profile, %s, %d cpus; docs/benchmarks.md has the method.",
+		orDefault(res.Note, "the operator"), res.Commit, res.Profile, res.Started.UTC().Format("2006-01-02"), res.Machine.CPUs)
+	drawText(img, 20, ph+6, footer, 2, black)
+	if c != nil {
+		drawText(img, 20, ph+30, "dashed: "+compareLabel, 2, black)
+	}
 	f, err := os.Create(to)
 	if err != nil {
 		return err
@@ -140,12 +168,19 @@ func plotFile(from, to string) error {
 	return f.Close()
 }
 
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
 func containsUnrelated(label string) bool {
 	return len(label) >= 9 && (label[:9] == "unrelated" || label[:9] == "with unre")
 }
 
 func (p panel) draw(img *image.RGBA, r image.Rectangle) {
-	plot := image.Rect(r.Min.X+70, r.Min.Y+50, r.Max.X-40, r.Max.Y-80)
+	plot := image.Rect(r.Min.X+105, r.Min.Y+50, r.Max.X-40, r.Max.Y-80)
 	xmin, xmax := p.xTicks[0], p.xTicks[len(p.xTicks)-1]
 	ymin, ymax := p.yTicks[0], p.yTicks[len(p.yTicks)-1]
 	xpos := func(x float64) int {
@@ -190,12 +225,21 @@ func (p panel) draw(img *image.RGBA, r image.Rectangle) {
 				cross(img, x, y, s.color)
 				continue
 			}
-			dot(img, x, y, s.color)
+			if s.dashed {
+				ring(img, x, y, s.color)
+			} else {
+				dot(img, x, y, s.color)
+			}
 			if i > 0 {
-				line(img, xpos(s.points[i-1][0]), ypos(s.points[i-1][1]), x, y, s.color, 3)
+				x0, y0 := xpos(s.points[i-1][0]), ypos(s.points[i-1][1])
+				if s.dashed {
+					dashedLine(img, x0, y0, x, y, s.color)
+				} else {
+					line(img, x0, y0, x, y, s.color, 3)
+				}
 			}
 		}
-		if len(s.points) == 0 {
+		if len(s.points) == 0 || s.dashed {
 			continue
 		}
 		if s.markersOnly {
@@ -244,6 +288,29 @@ func dot(img *image.RGBA, x, y int, c color.Color) {
 	}
 }
 
+func ring(img *image.RGBA, x, y int, c color.Color) {
+	for i := -5; i <= 5; i++ {
+		for j := -5; j <= 5; j++ {
+			if d := i*i + j*j; d <= 25 && d >= 9 {
+				img.Set(x+i, y+j, c)
+			}
+		}
+	}
+}
+
+// dashedLine draws 8-pixel dashes with 6-pixel gaps.
+func dashedLine(img *image.RGBA, x0, y0, x1, y1 int, c color.Color) {
+	n := int(math.Hypot(float64(x1-x0), float64(y1-y0)))
+	for t := 0; t < n; t += 14 {
+		end := min(t+8, n)
+		ax := x0 + (x1-x0)*t/max(n, 1)
+		ay := y0 + (y1-y0)*t/max(n, 1)
+		bx := x0 + (x1-x0)*end/max(n, 1)
+		by := y0 + (y1-y0)*end/max(n, 1)
+		line(img, ax, ay, bx, by, c, 3)
+	}
+}
+
 func cross(img *image.RGBA, x, y int, c color.Color) {
 	line(img, x-6, y-6, x+6, y+6, c, 3)
 	line(img, x-6, y+6, x+6, y-6, c, 3)
@@ -264,4 +331,13 @@ func sign(v int) int {
 		return -1
 	}
 	return 0
+}
+
+func readResults(path string) (*results, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	res := &results{}
+	return res, json.Unmarshal(raw, res)
 }
