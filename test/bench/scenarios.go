@@ -264,7 +264,7 @@ func (b *bench) activeColors(ctx context.Context) (map[string]string, error) {
 }
 
 // sample turns what the watcher saw of one update into the figures.
-func sample(r rollout) flipSample {
+func sample(r rollout, delay time.Duration) flipSample {
 	gate := later(r.available, r.endpoints)
 	gaps := map[string]float64{
 		gapStartGreen: ms(r.deploySeen.Sub(earlier(r.applied, r.specSeen))),
@@ -273,8 +273,9 @@ func sample(r rollout) flipSample {
 		gapSucceeded:  ms(r.succeeded.Sub(r.scaledDown)),
 	}
 	if r.scaleDownAt.IsZero() {
-		// No deadline seen: the whole wait counts as overhead past the configured delay.
-		gaps[gapScaleDown] = ms(r.scaledDown.Sub(r.flipped)) - 1000*30
+		// No deadline stored on the old colour (an operator that keeps it elsewhere): the
+		// wait past the configured delay, counted from the flip, is the gap.
+		gaps[gapScaleDown] = ms(r.scaledDown.Sub(r.flipped.Add(delay)))
 	}
 	var overhead float64
 	for _, g := range gaps {
@@ -339,7 +340,7 @@ func (b *bench) sequential(ctx context.Context, present, n, rounds int, label st
 		run := flipRun{Kind: "sequential", Context: label, Releases: present, AtOnce: 1, Updated: n, Round: round, Start: start,
 			Requests: deltaRequests(before, after), Controller: deltaController(before, after), Load: loadAvg()}
 		for _, name := range names {
-			run.Samples = append(run.Samples, sample(b.w.done(name)))
+			run.Samples = append(run.Samples, sample(b.w.done(name), time.Duration(b.cfg.scaleDownDelaySeconds)*time.Second))
 		}
 		run.summarize()
 		b.res.Runs = append(b.res.Runs, run)
@@ -395,7 +396,7 @@ func (b *bench) burst(ctx context.Context, present, n, rounds int) error {
 			ApplySeconds: applyDone.Sub(start).Seconds(), AllPromotedSeconds: lastFlip.Sub(start).Seconds(),
 			Requests: deltaRequests(before, after), Controller: deltaController(before, after), Load: loadAvg()}
 		for _, name := range names {
-			run.Samples = append(run.Samples, sample(b.w.done(name)))
+			run.Samples = append(run.Samples, sample(b.w.done(name), time.Duration(b.cfg.scaleDownDelaySeconds)*time.Second))
 		}
 		run.summarize()
 		b.res.Runs = append(b.res.Runs, run)
