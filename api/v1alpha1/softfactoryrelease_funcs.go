@@ -46,9 +46,11 @@ const (
 	ManagedBy = "softfactory-release-operator"
 
 	// ScaleDownAtAnnotation, on the old colour's Deployment, holds the RFC 3339 time after
-	// which it may scale to zero. Stored on the object so an operator restart keeps it.
+	// which it may scale to zero, where the active Service has no promoted-at time to
+	// count the scale-down delay from. Stored on the object so an operator restart keeps it.
 	ScaleDownAtAnnotation = "deploy.softfactory.io/scale-down-at"
-	// PromotedAtAnnotation, on the active Service, holds when the selector last flipped.
+	// PromotedAtAnnotation, on the active Service, holds when the selector last flipped
+	// (RFC 3339 with nanoseconds); the old colour scales down the scale-down delay after it.
 	PromotedAtAnnotation = "deploy.softfactory.io/promoted-at"
 	// RevisionAnnotation, on a colour's Deployment, holds the release revision it runs.
 	RevisionAnnotation = "deploy.softfactory.io/revision"

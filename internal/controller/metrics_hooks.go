@@ -37,14 +37,14 @@ func recordMetrics(s *releaseScope, before *deployv1alpha1.SoftFactoryRelease) {
 	}
 	if became(deployv1alpha1.ConditionGreenAvailable, deployv1alpha1.ReasonAvailable) && !s.green.deadline.IsZero() {
 		started := s.green.deadline.Add(-time.Duration(rel.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds) * time.Second)
-		metrics.ObserveStep(ns, name, metrics.StepGreenReady, s.now.Sub(started))
+		metrics.ObserveStep(ns, metrics.StepGreenReady, s.now.Sub(started))
 	}
 	if s.promotedNow {
-		metrics.ObserveStep(ns, name, metrics.StepFlip, s.flipTook)
+		metrics.ObserveStep(ns, metrics.StepFlip, s.flipTook)
 		if g := meta.FindStatusCondition(before.Status.Conditions, deployv1alpha1.ConditionGreenAvailable); g != nil && g.Status == metav1.ConditionTrue {
-			metrics.ObserveGreenReadyToFlip(ns, name, s.now.Sub(g.LastTransitionTime.Time))
+			metrics.ObserveGreenReadyToFlip(ns, s.now.Sub(g.LastTransitionTime.Time))
 		} else {
-			metrics.ObserveGreenReadyToFlip(ns, name, 0) // available and flipped in the same pass
+			metrics.ObserveGreenReadyToFlip(ns, 0) // available and flipped in the same pass
 		}
 	}
 	for _, rec := range s.newOutcomes {
@@ -57,7 +57,7 @@ func observeJobDuration(s *releaseScope, jobName string, step metrics.Step) {
 	if j == nil || j.Status.CompletionTime == nil {
 		return
 	}
-	metrics.ObserveStep(s.release.Namespace, s.release.Name, step, j.Status.CompletionTime.Sub(j.CreationTimestamp.Time))
+	metrics.ObserveStep(s.release.Namespace, step, j.Status.CompletionTime.Sub(j.CreationTimestamp.Time))
 }
 
 // forgetRelease drops a deleted release's series from /metrics.

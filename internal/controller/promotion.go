@@ -2,9 +2,6 @@ package controller
 
 import (
 	"context"
-	"time"
-
-	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -20,24 +17,14 @@ func (r *SoftFactoryReleaseReconciler) reconcilePromotion(ctx context.Context, s
 		s.promotion.phase = promotionAwaiting
 		return wait(), nil
 	}
-	old := s.activeColor
 	if err := r.flip(ctx, s, s.target); err != nil {
 		return wait(), err
 	}
 	s.promotion = promotionFact{phase: promotionDone, promotedAt: s.now}
-	if old == "" || old == s.target {
-		return next(), nil
-	}
 	// The old colour stays up for scaleDownDelaySeconds (kube-proxy propagation, and an
-	// instant way back). The deadline is stored on its Deployment, so a restarted
-	// operator honours it instead of starting the clock again or forgetting it.
-	delay := time.Duration(*scaleDownDelay(rel)) * time.Second
-	at := s.now.Add(delay).UTC().Format(time.RFC3339)
-	if err := r.scaleDeployment(ctx, s.deployments[old], ptr.Deref(s.deployments[old].Spec.Replicas, 1), map[string]*string{
-		deployv1alpha1.ScaleDownAtAnnotation: &at,
-	}); err != nil {
-		return wait(), err
-	}
+	// instant way back), counted from the flip time the flip stored on the active
+	// Service in the same write: a restarted operator honours it, and no second write
+	// is needed (reconcileScaleDown).
 	return next(), nil
 }
 

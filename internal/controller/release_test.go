@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -254,8 +255,12 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)))
 		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhasePromoting))
 
+		Expect(h.deployment(deployv1alpha1.Blue).Annotations).NotTo(HaveKey(deployv1alpha1.ScaleDownAtAnnotation),
+			"the delay counts from the flip time on the Service; the flip needs no second write")
+		Expect(h.service(h.name).Annotations).To(HaveKeyWithValue(deployv1alpha1.PromotedAtAnnotation, h.clock.Now().UTC().Format(time.RFC3339Nano)))
+
 		h.clock.Step(20 * time.Second)
-		By("a fresh operator honours the stored scale-down time instead of restarting the clock")
+		By("a fresh operator honours the stored flip time instead of restarting the clock")
 		h.rec = h.newReconciler()
 		res = h.settle()
 		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)))
@@ -266,6 +271,35 @@ var _ = Describe("A SoftFactory release", func() {
 		blue := h.deployment(deployv1alpha1.Blue)
 		Expect(blue).NotTo(BeNil(), "the old colour's Deployment stays for rollback")
 		Expect(*blue.Spec.Replicas).To(BeZero())
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseSucceeded))
+	})
+
+	It("gives an old colour with no flip time to count from the full delay, stored so a restart keeps it", func() {
+		r := h.release(imageV1)
+		r.Spec.Strategy.BlueGreen.ScaleDownDelaySeconds = ptr.To[int32](30)
+		h.releaseFirst(r)
+		h.startSecond(imageV2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+
+		By("someone removing the flip time from the Service 20 s after the flip")
+		h.clock.Step(20 * time.Second)
+		svc := h.service(h.name)
+		delete(svc.Annotations, deployv1alpha1.PromotedAtAnnotation)
+		Expect(k8sClient.Update(ctx, svc)).To(Succeed())
+		res := h.settle()
+		Expect(h.deployment(deployv1alpha1.Blue).Annotations).To(HaveKeyWithValue(deployv1alpha1.ScaleDownAtAnnotation,
+			h.clock.Now().Add(30*time.Second).UTC().Format(time.RFC3339)))
+		Expect(res.RequeueAfter).To(BeNumerically("~", 30*time.Second, time.Second))
+
+		h.clock.Step(15 * time.Second)
+		h.rec = h.newReconciler()
+		h.settle()
+		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)), "a fresh operator keeps the stored deadline")
+		h.clock.Step(16 * time.Second)
+		h.settle()
+		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(BeZero())
 		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseSucceeded))
 	})
 
@@ -387,5 +421,41 @@ var _ = Describe("A SoftFactory release", func() {
 			h.reconcile()
 		}
 		Expect(h.client.writes.Load() - before).To(BeZero())
+	})
+})
+
+var _ = Describe("The release's Events", func() {
+	It("tell each step of a release once: one Event per action, conditions only where they add news", func() {
+		h := newHarness()
+		r := h.release(imageV1)
+		r.Spec.Strategy.BlueGreen.ScaleDownDelaySeconds = ptr.To[int32](30)
+		h.releaseFirst(r)
+		h.events()
+
+		h.startSecond(imageV2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		h.clock.Step(31 * time.Second)
+		h.settle()
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseSucceeded))
+
+		byReason := map[string]int{}
+		for _, e := range h.events() {
+			fields := strings.SplitN(e, " ", 3)
+			byReason[fields[1]]++
+			Expect(e).NotTo(ContainSubstring(deployv1alpha1.ConditionGreenAvailable+":"), "the Deploying and Promoted actions tell this")
+			Expect(e).NotTo(ContainSubstring(deployv1alpha1.ConditionPromoted+":"), "the Promoted action tells this")
+		}
+		Expect(byReason).To(Equal(map[string]int{
+			"JobCreated":                            2, // backup, migration
+			deployv1alpha1.ReasonBackupCompleted:    1,
+			deployv1alpha1.ReasonMigrationCompleted: 1,
+			deployv1alpha1.ReasonProgressing:        1, // Ready: releasing revision ... to green
+			"Deploying":                             1,
+			"Promoted":                              1,
+			deployv1alpha1.ReasonScaleDownPending:   1, // Ready
+			"ScaledDown":                            1,
+			deployv1alpha1.ReasonSucceeded:          1, // Ready
+		}))
 	})
 })

@@ -45,18 +45,25 @@ import (
 // from the cluster, so a restarted operator picks up exactly where the last one stopped.
 type SoftFactoryReleaseReconciler struct {
 	client.Client
-	// APIReader reads the release itself from the API server, not the cache: a cached
-	// copy can lag behind this operator's own last status write, and a pass built on it
-	// would repeat that pass's Events and outcomes or drop a history record. Nil reads
-	// through Client (tests use an uncached client).
-	APIReader client.Reader
-	Recorder  events.EventRecorder
-	Clock     clock.PassiveClock
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
 	// Monitoring manages the PrometheusRule; nil turns the step off.
 	Monitoring PrometheusRuleManager
 	// Analyzer evaluates Prometheus checks; nil uses analysis.Evaluator.
 	Analyzer Analyzer
+
+	// statusWrites keeps a pass from acting on a cached release older than this
+	// process's own last status write.
+	statusWrites statusWrites
 }
+
+// cacheCatchUpDelay is how soon a pass that found the cache behind its own last status
+// write looks again: the watch usually delivers that write within milliseconds.
+const cacheCatchUpDelay = 10 * time.Millisecond
+
+// conflictRetryDelay is how soon a pass whose status write lost an optimistic-lock race
+// runs again, on the newer release the watch is bringing.
+const conflictRetryDelay = 100 * time.Millisecond
 
 // step is one gated runbook step. It records what it found in the scope and says whether
 // the next step may run (proceed) and when to look again (requeueAfter, 0 for "when
@@ -91,11 +98,15 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 	log := logf.FromContext(ctx)
 
 	release := &deployv1alpha1.SoftFactoryRelease{}
-	if err := r.releaseReader().Get(ctx, req.NamespacedName, release); err != nil {
+	if err := r.Get(ctx, req.NamespacedName, release); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetRelease(req.Namespace, req.Name)
+			r.statusWrites.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.statusWrites.cacheBehind(req.NamespacedName, release.ResourceVersion) {
+		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
 	}
 	if !release.DeletionTimestamp.IsZero() {
 		// Children carry owner references and go with the release; the backup volume
@@ -116,10 +127,11 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 		// and a retry, never into a status that forgets what another pass recorded.
 		if err := r.Status().Patch(ctx, release, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				return ctrl.Result{RequeueAfter: time.Second}, nil
+				return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
 			}
 			return ctrl.Result{}, err
 		}
+		r.statusWrites.wrote(req.NamespacedName, base.ResourceVersion)
 		log.V(1).Info("Updated status", "phase", release.Status.Phase, "revision", s.revision)
 	}
 	// Transitions are announced once the status that records them is stored, so a pass
@@ -127,13 +139,6 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 	r.recordTransitions(base, release)
 	recordMetrics(s, base)
 	return result, stepErr
-}
-
-func (r *SoftFactoryReleaseReconciler) releaseReader() client.Reader {
-	if r.APIReader != nil {
-		return r.APIReader
-	}
-	return r.Client
 }
 
 // stepsFor lists the steps of this pass. A release already serving its revision only

@@ -145,22 +145,42 @@ func upsertHistory(s *releaseScope, rec deployv1alpha1.ReleaseRecord, toFront bo
 	rel.Status.History = append([]deployv1alpha1.ReleaseRecord{rec}, h...)
 }
 
-// recordTransitions emits an Event for every condition that changed status or reason in
-// this pass: the user's timeline of the release in `kubectl describe` and `kubectl events`.
+// recordTransitions emits an Event for every condition change that is news: the user's
+// timeline of the release in `kubectl describe` and `kubectl events`. Actions (a Job
+// created, a Deployment rolled, the flip, the scale-down) have their own Events, so a
+// condition that only restates one is left out: one Event per fact keeps the timeline
+// readable and the API server's load down.
 func (r *SoftFactoryReleaseReconciler) recordTransitions(before, after *deployv1alpha1.SoftFactoryRelease) {
 	for _, c := range after.Status.Conditions {
 		old := meta.FindStatusCondition(before.Status.Conditions, c.Type)
 		if old != nil && old.Status == c.Status && old.Reason == c.Reason {
 			continue
 		}
+		if !newsworthy(c, old) {
+			continue
+		}
 		eventType := corev1.EventTypeNormal
 		if (c.Type == deployv1alpha1.ConditionDegraded && c.Status == metav1.ConditionTrue) || failureReasons[c.Reason] {
 			eventType = corev1.EventTypeWarning
 		}
-		if c.Type == deployv1alpha1.ConditionDegraded && c.Status == metav1.ConditionFalse && old == nil {
-			continue // "not degraded" on the first pass is not news
-		}
 		r.Recorder.Eventf(after, nil, eventType, c.Reason, c.Type, "%s: %s", c.Type, c.Message)
+	}
+}
+
+// newsworthy says whether a condition's change adds to the action Events.
+func newsworthy(c metav1.Condition, old *metav1.Condition) bool {
+	switch c.Type {
+	case deployv1alpha1.ConditionGreenAvailable, deployv1alpha1.ConditionPromoted:
+		// Deploying, Promoted and the deadline's Abort tell these; Ready says what waits.
+		return false
+	case deployv1alpha1.ConditionBackupSucceeded, deployv1alpha1.ConditionMigrationSucceeded:
+		// JobCreated tells the start; the outcome is news.
+		return c.Status == metav1.ConditionTrue || failureReasons[c.Reason]
+	case deployv1alpha1.ConditionDegraded:
+		// "Not degraded" on the first pass is not news.
+		return c.Status == metav1.ConditionTrue || old != nil
+	default:
+		return true
 	}
 }
 

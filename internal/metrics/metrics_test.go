@@ -117,18 +117,19 @@ var _ = Describe("Operator metrics", func() {
 		Expect(gauge(ActiveColorName, release(ns, "colors", LabelColor, "green"))).To(Equal(1.0))
 	})
 
-	It("observes step durations per step in seconds", func() {
-		forgetAfter("steps")
-		ObserveStep(ns, "steps", StepBackup, 90*time.Second)
-		ObserveStep(ns, "steps", StepBackup, 30*time.Second)
-		ObserveStep(ns, "steps", StepFlip, 200*time.Millisecond)
+	It("observes step durations per namespace and step in seconds, from every release there", func() {
+		const stepsNS = "steps"
+		ObserveStep(stepsNS, StepBackup, 90*time.Second)
+		ObserveStep(stepsNS, StepBackup, 30*time.Second)
+		ObserveStep(stepsNS, StepFlip, 200*time.Millisecond)
 
-		backup := series(StepDurationName, release(ns, "steps", LabelStep, "backup"))
+		backup := series(StepDurationName, map[string]string{LabelReleaseNamespace: stepsNS, LabelStep: "backup"})
 		Expect(backup).To(HaveLen(1))
 		Expect(backup[0].GetHistogram().GetSampleCount()).To(Equal(uint64(2)))
 		Expect(backup[0].GetHistogram().GetSampleSum()).To(Equal(120.0))
+		Expect(backup[0].GetLabel()).To(HaveLen(2), "no per-release label: a histogram per release is ~50 series")
 
-		flip := series(StepDurationName, release(ns, "steps", LabelStep, "flip"))
+		flip := series(StepDurationName, map[string]string{LabelReleaseNamespace: stepsNS, LabelStep: "flip"})
 		Expect(flip).To(HaveLen(1))
 		// 0.2 s lands in the 0.5 s bucket, not the 0.1 s one.
 		buckets := flip[0].GetHistogram().GetBucket()
@@ -138,10 +139,10 @@ var _ = Describe("Operator metrics", func() {
 		Expect(buckets[1].GetCumulativeCount()).To(Equal(uint64(1)))
 	})
 
-	It("observes the time from green ready to the flip", func() {
-		forgetAfter("wait")
-		ObserveGreenReadyToFlip(ns, "wait", 45*time.Minute)
-		found := series(GreenReadyToFlipName, release(ns, "wait"))
+	It("observes the time from green ready to the flip per namespace", func() {
+		const waitNS = "wait"
+		ObserveGreenReadyToFlip(waitNS, 45*time.Minute)
+		found := series(GreenReadyToFlipName, map[string]string{LabelReleaseNamespace: waitNS})
 		Expect(found).To(HaveLen(1))
 		Expect(found[0].GetHistogram().GetSampleSum()).To(Equal(2700.0))
 	})
@@ -172,8 +173,8 @@ var _ = Describe("Operator metrics", func() {
 		for _, name := range []string{"deleted", "kept"} {
 			RecordPhase(ns, name, deployv1alpha1.PhaseSucceeded)
 			SetActiveColor(ns, name, deployv1alpha1.Blue)
-			ObserveStep(ns, name, StepMigration, time.Minute)
-			ObserveGreenReadyToFlip(ns, name, time.Minute)
+			ObserveStep(ns, StepMigration, time.Minute)
+			ObserveGreenReadyToFlip(ns, time.Minute)
 			SetLastBackup(ns, name, time.Now())
 			RecordOutcome(ns, name, deployv1alpha1.OutcomePromoted, "Promoted")
 		}
@@ -183,11 +184,13 @@ var _ = Describe("Operator metrics", func() {
 
 		Forget(ns, "deleted")
 
-		all := []string{PhaseName, ActiveColorName, StepDurationName, GreenReadyToFlipName, LastBackupTimestampName, OutcomesName}
+		all := []string{PhaseName, ActiveColorName, LastBackupTimestampName, OutcomesName}
 		for _, name := range all {
 			Expect(series(name, release(ns, "deleted"))).To(BeEmpty(), name)
 			Expect(series(name, release(ns, "kept"))).NotTo(BeEmpty(), name)
 		}
+		// The namespace's histograms hold the kept release's observations too.
+		Expect(series(StepDurationName, map[string]string{LabelReleaseNamespace: ns})).NotTo(BeEmpty())
 		Expect(series(PhaseName, release("other", "deleted"))).NotTo(BeEmpty())
 	})
 
@@ -198,8 +201,8 @@ var _ = Describe("Operator metrics", func() {
 		forgetAfter("lint")
 		RecordPhase(ns, "lint", deployv1alpha1.PhasePending)
 		SetActiveColor(ns, "lint", deployv1alpha1.Blue)
-		ObserveStep(ns, "lint", StepGreenReady, time.Second)
-		ObserveGreenReadyToFlip(ns, "lint", time.Second)
+		ObserveStep(ns, StepGreenReady, time.Second)
+		ObserveGreenReadyToFlip(ns, time.Second)
 		SetLastBackup(ns, "lint", time.Now())
 		RecordOutcome(ns, "lint", deployv1alpha1.OutcomePromoted, "Promoted")
 

@@ -114,23 +114,20 @@ var _ = Describe("An operator killed in the middle of a release", Ordered, Seria
 		blue := getDeployment(ctx, namespace, name+"-blue")
 		Expect(ptr.Deref(blue.Spec.Replicas, 1)).To(BeEquivalentTo(2), "blue scaled down at the flip, without its delay")
 
-		By("restarting it: blue scales down once the recorded delay has passed, not before")
+		By("restarting it: blue scales down once the delay after the recorded flip has passed, not before")
 		operator.Start()
-		// The flip records on blue when it may scale down. A kill can land between the
-		// two writes; then the restarted operator must record a full delay instead.
-		var scaleDownAt time.Time
-		Eventually(func(g Gomega) {
-			var err error
-			blue := getDeployment(ctx, namespace, name+"-blue")
-			scaleDownAt, err = time.Parse(time.RFC3339, blue.Annotations[deployv1alpha1.ScaleDownAtAnnotation])
-			g.Expect(err).NotTo(HaveOccurred(), "no scale-down time recorded on blue")
-		}).WithContext(ctx).Should(Succeed())
-		Expect(scaleDownAt).To(BeTemporally(">=", killedAt.Add((scaleDownDelay-2)*time.Second)))
+		// The flip records its time on the active Service in the same write that moves
+		// the selector, so no kill can separate them; the scale-down delay counts from it.
+		svc := &corev1.Service{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: r.ActiveServiceName()}, svc)).To(Succeed())
+		promotedAt, err := time.Parse(time.RFC3339Nano, svc.Annotations[deployv1alpha1.PromotedAtAnnotation])
+		Expect(err).NotTo(HaveOccurred(), "no flip time recorded on the active Service")
+		Expect(promotedAt).To(BeTemporally("<=", killedAt))
+		scaleDownAt := promotedAt.Add(scaleDownDelay * time.Second)
 		Eventually(func(g Gomega) {
 			g.Expect(ptr.Deref(getDeployment(ctx, namespace, name+"-blue").Spec.Replicas, 1)).To(BeZero())
 		}).WithContext(ctx).Should(Succeed())
-		// The annotation has whole seconds.
-		Expect(time.Now()).To(BeTemporally(">=", scaleDownAt.Add(-time.Second)))
+		Expect(time.Now()).To(BeTemporally(">=", scaleDownAt), "blue scaled down before its delay had passed")
 
 		r = waitForSuccess(ctx, key)
 		Expect(r.Status.CurrentRevision).To(Equal(rev))
