@@ -40,13 +40,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/controller"
+	"github.com/softfactory/release-operator/internal/metricsauth"
 	// +kubebuilder:scaffold:imports
 )
 
@@ -101,7 +101,7 @@ func main() {
 	}
 	metricsOptions := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics, TLSOpts: tlsOpts}
 	if secureMetrics {
-		metricsOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOptions.FilterProvider = metricsauth.WithTokenReviewAndSubjectAccessReview
 	}
 
 	restConfig := ctrl.GetConfigOrDie()
