@@ -128,6 +128,7 @@ func main() {
 
 	if err := (&controller.SoftFactoryReleaseReconciler{
 		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
 		Recorder:   mgr.GetEventRecorder("softfactory-release-operator"),
 		Clock:      clock.RealClock{},
 		Monitoring: controller.NewPrometheusRuleManager(mgr),
@@ -155,16 +156,22 @@ func main() {
 
 // cacheOptions keep the operator small in a big cluster: child kinds are cached only
 // when they carry the operator's managed-by label, managedFields are dropped before
-// objects enter the cache, and Secrets are never cached (nor read) at all.
+// objects enter the cache, Deployments are trimmed, and Secrets are never cached (nor
+// read) at all.
 func cacheOptions(watchNamespaces string) cache.Options {
 	owned := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{
 		deployv1alpha1.LabelManagedBy: deployv1alpha1.ManagedBy,
 	})}
+	// The colours' Deployments are cached without their pod templates (most of their
+	// size); the reconciler reads one in full before it patches its template.
+	deployments := owned
+	deployments.Transform = controller.TrimDeployment
 	opts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:         owned,
+			&appsv1.Deployment{}:         deployments,
 			&batchv1.Job{}:               owned,
+			&batchv1.CronJob{}:           owned,
 			&corev1.Service{}:            owned,
 			&discoveryv1.EndpointSlice{}: owned,
 		},

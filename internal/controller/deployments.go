@@ -73,30 +73,44 @@ func (r *SoftFactoryReleaseReconciler) reconcileActiveDeployment(ctx context.Con
 // the spec hash, replicas and annotations already match. Annotations the operator does
 // not set (scale-down-at aside) are left alone.
 func (r *SoftFactoryReleaseReconciler) patchDeployment(ctx context.Context, current, desired *appsv1.Deployment) error {
-	if current.Annotations[specHashAnnotation] == desired.Annotations[specHashAnnotation] &&
+	templateChanged := current.Annotations[specHashAnnotation] != desired.Annotations[specHashAnnotation]
+	if !templateChanged &&
 		current.Annotations[deployv1alpha1.RevisionAnnotation] == desired.Annotations[deployv1alpha1.RevisionAnnotation] &&
 		current.Annotations[deployv1alpha1.ProgressStartedAnnotation] == desired.Annotations[deployv1alpha1.ProgressStartedAnnotation] &&
 		ptr.Deref(current.Spec.Replicas, 1) == ptr.Deref(desired.Spec.Replicas, 1) {
 		return nil
 	}
-	patched := current.DeepCopy()
+	base := current
+	if templateChanged {
+		// The cache holds Deployments without their pod templates (TrimDeployment). A
+		// merge patch computed against such a copy could not remove what the new template
+		// no longer has (a nodeSelector key, a pod annotation), so the one pass per
+		// release that changes the template reads the whole object first.
+		base = &appsv1.Deployment{}
+		if err := r.liveReader().Get(ctx, client.ObjectKeyFromObject(current), base); err != nil {
+			return err
+		}
+	}
+	patched := base.DeepCopy()
 	if patched.Annotations == nil {
 		patched.Annotations = map[string]string{}
 	}
 	for k, v := range desired.Annotations {
 		patched.Annotations[k] = v
 	}
-	if desired.Annotations[deployv1alpha1.RevisionAnnotation] != current.Annotations[deployv1alpha1.RevisionAnnotation] {
+	if desired.Annotations[deployv1alpha1.RevisionAnnotation] != base.Annotations[deployv1alpha1.RevisionAnnotation] {
 		// A colour getting a new revision is no longer the old colour waiting to scale down.
 		delete(patched.Annotations, deployv1alpha1.ScaleDownAtAnnotation)
 	}
 	patched.Labels = mergeLabels(desired.Labels, patched.Labels)
 	patched.Spec.Replicas = desired.Spec.Replicas
-	patched.Spec.Template = desired.Spec.Template
-	patched.Spec.Strategy = desired.Spec.Strategy
-	patched.Spec.ProgressDeadlineSeconds = desired.Spec.ProgressDeadlineSeconds
-	patched.Spec.RevisionHistoryLimit = desired.Spec.RevisionHistoryLimit
-	if err := r.Patch(ctx, patched, client.MergeFrom(current)); err != nil {
+	if templateChanged {
+		patched.Spec.Template = desired.Spec.Template
+		patched.Spec.Strategy = desired.Spec.Strategy
+		patched.Spec.ProgressDeadlineSeconds = desired.Spec.ProgressDeadlineSeconds
+		patched.Spec.RevisionHistoryLimit = desired.Spec.RevisionHistoryLimit
+	}
+	if err := r.Patch(ctx, patched, client.MergeFrom(base)); err != nil {
 		return err
 	}
 	*current = *patched

@@ -1,0 +1,91 @@
+package controller
+
+import (
+	"context"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+// trimmingClient hands the reconciler Deployments as the operator's cache holds them,
+// through TrimDeployment; envtest's direct client returns them whole.
+type trimmingClient struct {
+	*countingClient
+}
+
+func (c *trimmingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := c.countingClient.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	_, err := TrimDeployment(obj)
+	return err
+}
+
+func (c *trimmingClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if err := c.countingClient.List(ctx, list, opts...); err != nil {
+		return err
+	}
+	return meta.EachListItem(list, func(obj runtime.Object) error {
+		_, err := TrimDeployment(obj)
+		return err
+	})
+}
+
+var _ = Describe("Deployments trimmed in the cache", func() {
+	It("keeps only what a pass reads", func() {
+		h := newHarness()
+		r := h.release(imageV1)
+		d := buildDeployment(r, deployv1alpha1.Blue, "abc", 2)
+		out, err := TrimDeployment(d)
+		Expect(err).NotTo(HaveOccurred())
+		trimmed := out.(*appsv1.Deployment)
+		Expect(trimmed.Annotations).To(HaveKey(specHashAnnotation))
+		Expect(*trimmed.Spec.Replicas).To(Equal(int32(2)))
+		Expect(trimmed.Spec.Template.Spec.Containers).To(HaveLen(1))
+		Expect(trimmed.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV1))
+		Expect(trimmed.Spec.Template.Spec.Containers[0].ReadinessProbe).To(BeNil())
+		Expect(trimmed.Spec.Template.Labels).To(BeEmpty())
+	})
+
+	It("still removes what the new template no longer has, and writes nothing once settled", func() {
+		h := newHarness()
+		r := h.release(imageV1)
+		r.Spec.PodTemplate = &deployv1alpha1.PodTemplateOverrides{
+			NodeSelector: map[string]string{"zone": "a", "disk": "ssd"},
+			Annotations:  map[string]string{"example.com/scrape": "true"},
+		}
+		h.rec.Client = &trimmingClient{countingClient: h.client}
+		h.rec.APIReader = k8sClient
+		h.releaseFirst(r)
+		h.startSecond(imageV2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+
+		By("rolling blue, whose template still has the first release's overrides, to a third revision without them")
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Spec.PodTemplate = &deployv1alpha1.PodTemplateOverrides{NodeSelector: map[string]string{"zone": "a"}}
+		})
+		h.startSecond(imageV3)
+		blue := h.deployment(deployv1alpha1.Blue)
+		Expect(blue.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV3))
+		Expect(blue.Spec.Template.Spec.NodeSelector).To(Equal(map[string]string{"zone": "a"}))
+		Expect(blue.Spec.Template.Annotations).NotTo(HaveKey("example.com/scrape"))
+		Expect(blue.Spec.Template.Spec.Containers[0].ReadinessProbe).NotTo(BeNil(), "the template was written whole, not trimmed")
+
+		h.makeColorAvailable(deployv1alpha1.Blue)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(h.get().Status.ActiveImage).To(Equal(imageV3), "the image is read from the trimmed copy")
+		before := h.client.writes.Load()
+		h.reconcile()
+		Expect(h.client.writes.Load()).To(Equal(before))
+	})
+})
