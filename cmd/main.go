@@ -116,9 +116,12 @@ func main() {
 		// safe, and it spares the next leader a full lease duration.
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cacheOptions(watchNamespaces),
-		// A cache entry for PrometheusRules would make the manager resolve the kind at
-		// start-up and exit where prometheus-operator is not installed; the one rule of
-		// a release is read from the API instead.
+		// A cache entry (ByObject) or Owns() watch for PrometheusRules would make the
+		// manager resolve the kind at start-up and exit where prometheus-operator is not
+		// installed, and a cached client read could start an informer for it at any time.
+		// So the client never reads that kind through the cache: the rule manager reads
+		// the manager's cache itself, only once discovery has seen the CRD and the
+		// controller watches the rules it owns (internal/controller/prometheusrule.go).
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&monitoringv1.PrometheusRule{}}}},
 	})
 	if err != nil {

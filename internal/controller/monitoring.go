@@ -4,7 +4,8 @@ import (
 	"context"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -15,8 +16,9 @@ type PrometheusRuleManager interface {
 	// Reconcile creates, updates or deletes the rule; state is one of the Monitoring*
 	// reasons, message says what happened.
 	Reconcile(ctx context.Context, release *deployv1alpha1.SoftFactoryRelease) (state, message string, err error)
-	// Watch adds what the manager needs to watch to the controller.
-	Watch(b *builder.Builder) *builder.Builder
+	// Watch makes c watch the rules it owns once their CRD is served, at start or when
+	// it appears later (then every release is enqueued once); mgr runs the check.
+	Watch(mgr ctrl.Manager, c controller.Controller) error
 }
 
 // reconcileMonitoring keeps the runbook's alerts beside the release. A cluster without
@@ -30,9 +32,8 @@ func (r *SoftFactoryReleaseReconciler) reconcileMonitoring(ctx context.Context, 
 		return wait(), err
 	}
 	s.monitoring = monitoringFact{state: state, message: msg}
-	if state == MonitoringCRDMissing {
-		return nextAfter(crdRecheckInterval), nil
-	}
+	// No requeue while the CRD is missing: the manager's one check enqueues every
+	// release when it appears.
 	return next(), nil
 }
 

@@ -7,13 +7,21 @@ import (
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/monitoring"
@@ -27,53 +35,171 @@ const (
 )
 
 // crdRecheckInterval is how often a cluster without the PrometheusRule CRD is asked
-// again, so rules appear (without a restart) once prometheus-operator is installed.
+// again, so rules appear (without a restart) once prometheus-operator is installed. One
+// process-wide check asks; no release is requeued for it.
 const crdRecheckInterval = time.Minute
 
 // prometheusRuleManager keeps each release's PrometheusRule. Whether the CRD is served
-// is asked through discovery and remembered for a minute, so a thousand releases do not
-// cost a thousand discovery calls.
+// is asked through discovery by one process-wide check, never per release: once at
+// start, then every crdRecheckInterval while it is missing. Once it is served, the
+// controller watches the rules it owns and the rules are read from that watch's cache,
+// so a pass costs no API read and a rule a user deletes or edits is put back at once.
 type prometheusRuleManager struct {
 	client    client.Client
+	rules     client.Reader
 	discovery monitoring.ResourceDiscoverer
-	clock     clock.PassiveClock
+	clock     clock.WithTicker
 
 	mu        sync.Mutex
+	checked   bool
 	installed bool
-	checkedAt time.Time
+
+	// Set by Watch; nil where no controller runs (tests that call Reconcile directly).
+	controller controller.Controller
+	ruleEvents source.Source
+	releases   client.Reader
+	watching   bool
 }
 
 // NewPrometheusRuleManager makes the PrometheusRule manager from the manager's clients.
 func NewPrometheusRuleManager(mgr ctrl.Manager) PrometheusRuleManager {
-	dc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
+	return newPrometheusRuleManager(mgr, clock.RealClock{})
+}
+
+func newPrometheusRuleManager(mgr ctrl.Manager, clk clock.WithTicker) *prometheusRuleManager {
+	dc, err := discovery.NewDiscoveryClientForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		// Only an invalid rest.Config gets here, and the manager was made from it.
 		panic(err)
 	}
-	return NewPrometheusRuleManagerWith(mgr.GetClient(), dc, clock.RealClock{})
+	// Rules are read from the manager's cache, not through mgr.GetClient(): the client
+	// keeps that kind out of the cache (cmd/main.go), so nothing starts an informer for
+	// it before the CRD is served; Reconcile reads the cache only once it is.
+	return newPrometheusRuleManagerWith(mgr.GetClient(), mgr.GetCache(), dc, clk)
 }
 
-// NewPrometheusRuleManagerWith is NewPrometheusRuleManager with explicit clients (tests).
-func NewPrometheusRuleManagerWith(c client.Client, dc monitoring.ResourceDiscoverer, clk clock.PassiveClock) PrometheusRuleManager {
-	return &prometheusRuleManager{client: c, discovery: dc, clock: clk}
+// NewPrometheusRuleManagerWith is NewPrometheusRuleManager with explicit clients (tests):
+// rules are read through c, and nothing watches them.
+func NewPrometheusRuleManagerWith(c client.Client, dc monitoring.ResourceDiscoverer, clk clock.WithTicker) PrometheusRuleManager {
+	return newPrometheusRuleManagerWith(c, c, dc, clk)
 }
 
-// Watch adds nothing: an Owns() watch on a kind whose CRD is missing would stop the
-// controller from starting. Rules are brought back in line on every pass instead.
-func (m *prometheusRuleManager) Watch(b *builder.Builder) *builder.Builder { return b }
+func newPrometheusRuleManagerWith(c client.Client, rules client.Reader, dc monitoring.ResourceDiscoverer, clk clock.WithTicker) *prometheusRuleManager {
+	return &prometheusRuleManager{client: c, rules: rules, discovery: dc, clock: clk}
+}
 
+// Watch asks discovery now; if the CRD is served, the rules the controller owns are
+// watched from the controller's start, as Owns() would. Otherwise the check is added to
+// the manager and asks again every crdRecheckInterval. An Owns() watch cannot be used
+// for this kind: where its CRD is missing, the controller would never start.
+func (m *prometheusRuleManager) Watch(mgr ctrl.Manager, c controller.Controller) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m.mu.Lock()
+	m.controller, m.releases = c, mgr.GetCache()
+	m.ruleEvents = source.Kind(mgr.GetCache(), &monitoringv1.PrometheusRule{},
+		handler.TypedEnqueueRequestForOwner[*monitoringv1.PrometheusRule](mgr.GetScheme(), mgr.GetRESTMapper(),
+			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()))
+	_, err := m.checkLocked(ctx)
+	m.mu.Unlock()
+	if err != nil {
+		// Not fatal: the check asks again when the manager starts, or the first pass does.
+		ctrl.Log.WithName("prometheusrule").Error(err, "Failed to ask discovery for the PrometheusRule CRD")
+	}
+	return mgr.Add(m)
+}
+
+// everyRelease enqueues every release once, at low priority so releases in flight go
+// first: each gets its rule when the CRD appears, without a timer of its own.
+func everyRelease(releases client.Reader) source.Source {
+	return source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		list := &deployv1alpha1.SoftFactoryReleaseList{}
+		if err := releases.List(ctx, list); err != nil {
+			return err
+		}
+		pq, prioritised := q.(priorityqueue.PriorityQueue[reconcile.Request])
+		for _, rel := range list.Items {
+			req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rel)}
+			if prioritised {
+				pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, req)
+			} else {
+				q.Add(req)
+			}
+		}
+		return nil
+	})
+}
+
+// Start is the process-wide check, a manager Runnable: it asks discovery at once and
+// then every crdRecheckInterval, and returns as soon as the CRD is served.
+func (m *prometheusRuleManager) Start(ctx context.Context) error {
+	log := logf.FromContext(ctx).WithName("prometheusrule")
+	ticker := m.clock.NewTicker(crdRecheckInterval)
+	defer ticker.Stop()
+	for {
+		installed, err := m.recheck(ctx)
+		if err != nil {
+			log.Error(err, "Failed to ask discovery for the PrometheusRule CRD; asking again later", "after", crdRecheckInterval)
+		}
+		if installed {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C():
+		}
+	}
+}
+
+// recheck asks discovery again unless the CRD has been seen already.
+func (m *prometheusRuleManager) recheck(ctx context.Context) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.installed {
+		return true, nil
+	}
+	return m.checkLocked(ctx)
+}
+
+// crdInstalled is what the last check found. Only a pass that runs before any check
+// (discovery failed at set-up, or no manager runs the check) asks discovery itself.
 func (m *prometheusRuleManager) crdInstalled(ctx context.Context) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.installed || (!m.checkedAt.IsZero() && m.clock.Since(m.checkedAt) < crdRecheckInterval) {
+	if m.checked {
 		return m.installed, nil
 	}
+	return m.checkLocked(ctx)
+}
+
+// checkLocked asks discovery. The first time the CRD is seen it starts the watch on the
+// rules and, if this process had found it missing, enqueues every release once.
+func (m *prometheusRuleManager) checkLocked(ctx context.Context) (bool, error) {
 	ok, err := monitoring.PrometheusRuleCRDInstalled(ctx, m.discovery)
 	if err != nil {
 		return false, err
 	}
-	m.installed, m.checkedAt = ok, m.clock.Now()
-	return ok, nil
+	wasMissing := m.checked
+	m.checked = true
+	if !ok {
+		return false, nil
+	}
+	if m.controller != nil {
+		if !m.watching {
+			if err := m.controller.Watch(m.ruleEvents); err != nil {
+				return false, err
+			}
+			m.watching = true
+		}
+		if wasMissing {
+			if err := m.controller.Watch(everyRelease(m.releases)); err != nil {
+				return false, err
+			}
+		}
+	}
+	m.installed = true
+	return true, nil
 }
 
 // Reconcile creates, updates or deletes the release's PrometheusRule.
@@ -86,7 +212,7 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 		return MonitoringCRDMissing, "The PrometheusRule CRD (prometheus-operator) is not installed: alerts were skipped; the release goes on, and the rules are created once the CRD appears", nil
 	}
 	current := &monitoringv1.PrometheusRule{}
-	err = m.client.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: rel.PrometheusRuleName()}, current)
+	err = m.rules.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: rel.PrometheusRuleName()}, current)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return "", "", err
 	}
@@ -109,12 +235,14 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 		if err := controllerutil.SetControllerReference(rel, desired, m.client.Scheme()); err != nil {
 			return "", "", err
 		}
-		if err := m.client.Create(ctx, desired); err != nil {
+		// AlreadyExists is a cache that has not yet seen a rule created moments ago; its
+		// watch event brings another pass, which compares it.
+		if err := m.client.Create(ctx, desired); err != nil && !apierrors.IsAlreadyExists(err) {
 			return "", "", err
 		}
 		return MonitoringCreated, msg, nil
 	}
-	if current.Annotations[specHashAnnotation] == hash {
+	if ruleInSync(current, desired, hash) {
 		return MonitoringCreated, msg, nil
 	}
 	patched := current.DeepCopy()
@@ -128,6 +256,20 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 		return "", "", err
 	}
 	return MonitoringCreated, msg, nil
+}
+
+// ruleInSync says the rule carries the desired labels and spec. The spec itself is
+// compared, not only the hash annotation, so a rule a user edited is put back.
+func ruleInSync(current, desired *monitoringv1.PrometheusRule, hash string) bool {
+	if current.Annotations[specHashAnnotation] != hash {
+		return false
+	}
+	for k, v := range desired.Labels {
+		if current.Labels[k] != v {
+			return false
+		}
+	}
+	return equality.Semantic.DeepEqual(current.Spec, desired.Spec)
 }
 
 func metav1IsControlledBy(obj client.Object, owner client.Object) bool {

@@ -212,10 +212,16 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxCon
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(maxConcurrentReconciles, 1)}).
 		Named("softfactoryrelease")
-	if r.Monitoring != nil {
-		b = r.Monitoring.Watch(b)
+	c, err := b.Build(r)
+	if err != nil {
+		return err
 	}
-	return b.Complete(r)
+	// PrometheusRules are watched only once their CRD is served, possibly long after
+	// start, so that watch is added to the built controller rather than to b.
+	if r.Monitoring != nil {
+		return r.Monitoring.Watch(mgr, c)
+	}
+	return nil
 }
 
 // releaseOfLabelledObject maps an object carrying the release's instance label to it.
