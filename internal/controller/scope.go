@@ -155,7 +155,7 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 	}
 
 	jobs := &batchv1.JobList{}
-	if err := r.List(ctx, jobs, client.InNamespace(ns), client.MatchingLabels{deployv1alpha1.LabelInstance: release.Name}); err != nil {
+	if err := r.List(ctx, jobs, client.InNamespace(ns), r.childrenWith(jobsByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
 		return nil, err
 	}
 	for i := range jobs.Items {
@@ -163,7 +163,7 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 	}
 
 	slices := &discoveryv1.EndpointSliceList{}
-	if err := r.List(ctx, slices, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: release.PreviewServiceName()}); err != nil {
+	if err := r.List(ctx, slices, client.InNamespace(ns), r.childrenWith(slicesByService, discoveryv1.LabelServiceName, release.PreviewServiceName())); err != nil {
 		return nil, err
 	}
 	s.previewSlices = slices.Items

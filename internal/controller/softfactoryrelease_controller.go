@@ -59,11 +59,9 @@ type SoftFactoryReleaseReconciler struct {
 	// statusWrites keeps a pass from acting on a cached release older than this
 	// process's own last status write.
 	statusWrites statusWrites
+	// indexed says the client reads from a cache with the indexes of indexChildren.
+	indexed bool
 }
-
-// cacheCatchUpDelay is how soon a pass that found the cache behind its own last status
-// write looks again: the watch usually delivers that write within milliseconds.
-const cacheCatchUpDelay = 10 * time.Millisecond
 
 // conflictRetryDelay is how soon a pass whose status write lost an optimistic-lock race
 // runs again, on the newer release the watch is bringing.
@@ -109,9 +107,7 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if r.statusWrites.cacheBehind(req.NamespacedName, release.ResourceVersion) {
-		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
-	}
+	release = r.statusWrites.newest(release)
 	if !release.DeletionTimestamp.IsZero() {
 		// Children carry owner references and go with the release; the backup volume
 		// is the user's and is never touched.
@@ -135,7 +131,7 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 			}
 			return ctrl.Result{}, err
 		}
-		r.statusWrites.wrote(req.NamespacedName, base.ResourceVersion)
+		r.statusWrites.wrote(base.ResourceVersion, release)
 		log.V(1).Info("Updated status", "phase", release.Status.Phase, "revision", s.revision)
 	}
 	// Transitions are announced once the status that records them is stored, so a pass
@@ -200,6 +196,19 @@ func (r *SoftFactoryReleaseReconciler) runSteps(ctx context.Context, s *releaseS
 // SetupWithManager watches the release and everything it owns, so each step wakes up
 // on the event that opens its gate instead of polling.
 func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReconciles int) error {
+	ctx := context.Background()
+	if err := indexChildren(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	r.indexed = true
+	// statusWrites drops its copy of a written release once the informer has it.
+	releases, err := mgr.GetCache().GetInformer(ctx, &deployv1alpha1.SoftFactoryRelease{})
+	if err != nil {
+		return err
+	}
+	if _, err := releases.AddEventHandler(r.statusWrites.eventHandler()); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deployv1alpha1.SoftFactoryRelease{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
