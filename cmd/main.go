@@ -106,6 +106,7 @@ func main() {
 
 	restConfig := ctrl.GetConfigOrDie()
 	restConfig.QPS, restConfig.Burst = float32(apiQPS), apiBurst
+	cacheOpts := cacheOptions(watchNamespaces)
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsOptions,
@@ -115,7 +116,7 @@ func main() {
 		// The binary exits as soon as the manager stops, so stepping down at once is
 		// safe, and it spares the next leader a full lease duration.
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cacheOptions(watchNamespaces),
+		Cache:                         cacheOpts,
 		// A cache entry (ByObject) or Owns() watch for PrometheusRules would make the
 		// manager resolve the kind at start-up and exit where prometheus-operator is not
 		// installed, and a cached client read could start an informer for it at any time.
@@ -129,12 +130,17 @@ func main() {
 		os.Exit(1)
 	}
 
+	rules, err := controller.NewPrometheusRuleManager(mgr, cacheOpts.DefaultNamespaces)
+	if err != nil {
+		setupLog.Error(err, "Failed to set up the PrometheusRule manager")
+		os.Exit(1)
+	}
 	if err := (&controller.SoftFactoryReleaseReconciler{
 		Client:     mgr.GetClient(),
 		APIReader:  mgr.GetAPIReader(),
 		Recorder:   mgr.GetEventRecorder("softfactory-release-operator"),
 		Clock:      clock.RealClock{},
-		Monitoring: controller.NewPrometheusRuleManager(mgr),
+		Monitoring: rules,
 	}).SetupWithManager(mgr, maxConcurrentReconciles); err != nil {
 		setupLog.Error(err, "Failed to create controller", "controller", "softfactoryrelease")
 		os.Exit(1)

@@ -9,11 +9,13 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -54,6 +56,9 @@ type prometheusRuleManager struct {
 	checked   bool
 	installed bool
 
+	// ruleCache holds the operator's rules; nil where no manager runs.
+	ruleCache cache.Cache
+
 	// Set by Watch; nil where no controller runs (tests that call Reconcile directly).
 	controller controller.Controller
 	ruleEvents source.Source
@@ -62,20 +67,40 @@ type prometheusRuleManager struct {
 }
 
 // NewPrometheusRuleManager makes the PrometheusRule manager from the manager's clients.
-func NewPrometheusRuleManager(mgr ctrl.Manager) PrometheusRuleManager {
-	return newPrometheusRuleManager(mgr, clock.RealClock{})
+// Rules are cached apart from the manager's cache, in namespaces (nil: all), and only
+// those carrying the operator's managed-by label: a cluster running kube-prometheus
+// has dozens of large rules that are none of the operator's business.
+func NewPrometheusRuleManager(mgr ctrl.Manager, namespaces map[string]cache.Config) (PrometheusRuleManager, error) {
+	return newPrometheusRuleManager(mgr, clock.RealClock{}, namespaces)
 }
 
-func newPrometheusRuleManager(mgr ctrl.Manager, clk clock.WithTicker) *prometheusRuleManager {
+func newPrometheusRuleManager(mgr ctrl.Manager, clk clock.WithTicker, namespaces map[string]cache.Config) (*prometheusRuleManager, error) {
 	dc, err := discovery.NewDiscoveryClientForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
-		// Only an invalid rest.Config gets here, and the manager was made from it.
-		panic(err)
+		return nil, err
 	}
-	// Rules are read from the manager's cache, not through mgr.GetClient(): the client
-	// keeps that kind out of the cache (cmd/main.go), so nothing starts an informer for
-	// it before the CRD is served; Reconcile reads the cache only once it is.
-	return newPrometheusRuleManagerWith(mgr.GetClient(), mgr.GetCache(), dc, clk)
+	// Nothing asks this cache for an informer before discovery has seen the CRD, so it
+	// starts (with the manager) fine where prometheus-operator is not installed.
+	// mgr.GetClient() keeps the kind out of the manager's own cache (cmd/main.go).
+	rules, err := cache.New(mgr.GetConfig(), cache.Options{
+		HTTPClient:        mgr.GetHTTPClient(),
+		Scheme:            mgr.GetScheme(),
+		Mapper:            mgr.GetRESTMapper(),
+		DefaultNamespaces: namespaces,
+		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{
+			deployv1alpha1.LabelManagedBy: deployv1alpha1.ManagedBy,
+		}),
+		DefaultTransform: cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(rules); err != nil {
+		return nil, err
+	}
+	m := newPrometheusRuleManagerWith(mgr.GetClient(), rules, dc, clk)
+	m.ruleCache = rules
+	return m, nil
 }
 
 // NewPrometheusRuleManagerWith is NewPrometheusRuleManager with explicit clients (tests):
@@ -97,7 +122,7 @@ func (m *prometheusRuleManager) Watch(mgr ctrl.Manager, c controller.Controller)
 	defer cancel()
 	m.mu.Lock()
 	m.controller, m.releases = c, mgr.GetCache()
-	m.ruleEvents = source.Kind(mgr.GetCache(), &monitoringv1.PrometheusRule{},
+	m.ruleEvents = source.Kind(m.ruleCache, &monitoringv1.PrometheusRule{},
 		handler.TypedEnqueueRequestForOwner[*monitoringv1.PrometheusRule](mgr.GetScheme(), mgr.GetRESTMapper(),
 			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()))
 	_, err := m.checkLocked(ctx)

@@ -159,6 +159,23 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 	})
 
+	It("cache only the operator's own rules, not every rule in the namespace", func() {
+		foreign := &monitoringv1.PrometheusRule{ObjectMeta: metav1.ObjectMeta{Name: "kube-prometheus-node", Namespace: op.ns}}
+		Expect(ruleClient.Create(ctx, foreign)).To(Succeed())
+		inAPI := &monitoringv1.PrometheusRuleList{}
+		Expect(ruleClient.List(ctx, inAPI, client.InNamespace(op.ns))).To(Succeed())
+		Expect(inAPI.Items).To(HaveLen(len(op.releases) + 1))
+		Consistently(func(g Gomega) {
+			cached := &monitoringv1.PrometheusRuleList{}
+			g.Expect(op.ruleCache.List(ctx, cached, client.InNamespace(op.ns))).To(Succeed())
+			g.Expect(cached.Items).To(HaveLen(len(op.releases)))
+			for _, pr := range cached.Items {
+				g.Expect(pr.Labels).To(HaveKeyWithValue(deployv1alpha1.LabelManagedBy, deployv1alpha1.ManagedBy))
+				g.Expect(pr.ManagedFields).To(BeEmpty())
+			}
+		}).WithTimeout(2 * time.Second).Should(Succeed())
+	})
+
 	It("are put back at once when a user edits one", func() {
 		name := op.releases[1]
 		pr, err := rule(op.ns, name)
@@ -231,7 +248,9 @@ type runningOperator struct {
 	clock    *clocktesting.FakeClock
 	passes   atomic.Int64
 	ruleGets atomic.Int64 // GETs of one PrometheusRule sent to the API server
-	stop     context.CancelFunc
+	// ruleCache is the operator's own cache of PrometheusRules.
+	ruleCache cache.Cache
+	stop      context.CancelFunc
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)
@@ -266,11 +285,14 @@ func startOperator() *runningOperator {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
+	ruleManager, err := newPrometheusRuleManager(mgr, op.clock, map[string]cache.Config{op.ns: {}})
+	Expect(err).NotTo(HaveOccurred())
+	op.ruleCache = ruleManager.ruleCache
 	rec := &SoftFactoryReleaseReconciler{
 		Client:     &passCountingClient{Client: mgr.GetClient(), passes: &op.passes},
 		Recorder:   mgr.GetEventRecorder("softfactory-release-operator"),
 		Clock:      clock.RealClock{},
-		Monitoring: newPrometheusRuleManager(mgr, op.clock),
+		Monitoring: ruleManager,
 	}
 	Expect(rec.SetupWithManager(mgr, 2)).To(Succeed())
 	mgrCtx, stop := context.WithCancel(ctx)
