@@ -64,15 +64,18 @@ func init() {
 
 func main() {
 	var (
-		metricsAddr, probeAddr, watchNamespaces string
-		enableLeaderElection, secureMetrics     bool
-		enableHTTP2                             bool
-		apiQPS                                  float64
-		apiBurst, maxConcurrentReconciles       int
+		metricsAddr, probeAddr, pprofAddr   string
+		watchNamespaces                     string
+		enableLeaderElection, secureMetrics bool
+		enableHTTP2                         bool
+		apiQPS                              float64
+		apiBurst, maxConcurrentReconciles   int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"The address the metrics endpoint binds to: :8443 serves HTTPS with authentication, '0' disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
+		"The address Go's pprof profiles are served on, for finding where time and memory go. Empty (the default) serves none.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election, so that only one replica of the operator acts at a time.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
@@ -111,6 +114,7 @@ func main() {
 		Scheme:                 scheme,
 		Metrics:                metricsOptions,
 		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       pprofAddr,
 		LeaderElection:         enableLeaderElection,
 		LeaderElectionID:       "softfactory-release-operator.softfactory.io",
 		// The binary exits as soon as the manager stops, so stepping down at once is

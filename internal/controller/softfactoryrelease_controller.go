@@ -212,13 +212,16 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxCon
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deployv1alpha1.SoftFactoryRelease{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&appsv1.Deployment{}).
+		// A colour's Deployment becoming available and the preview Service's endpoints
+		// becoming ready open the promotion gate: those passes jump the queue.
+		Watches(&appsv1.Deployment{}, prioritiseGateEvents(handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
+			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()), deploymentBecameSaturated)).
 		Owns(&batchv1.Job{}).
 		Owns(&batchv1.CronJob{}).
 		Owns(&corev1.Service{}).
 		// EndpointSlices belong to the preview Service, not to the release; they carry
 		// the Service's labels, among them the release's instance label.
-		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject)).
+		Watches(&discoveryv1.EndpointSlice{}, prioritiseGateEvents(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), sliceGainedReadyEndpoints)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(maxConcurrentReconciles, 1)}).
 		Named("softfactoryrelease")
 	c, err := b.Build(r)
