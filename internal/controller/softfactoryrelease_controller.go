@@ -132,6 +132,11 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 			return ctrl.Result{}, err
 		}
 		r.statusWrites.wrote(base.ResourceVersion, release)
+		// The watch can deliver the write before it was recorded; then no informer event
+		// is left to drop the copy, so look at the cache once now.
+		if cached := (&deployv1alpha1.SoftFactoryRelease{}); r.Get(ctx, req.NamespacedName, cached) == nil {
+			r.statusWrites.delivered(cached)
+		}
 		log.V(1).Info("Updated status", "phase", release.Status.Phase, "revision", s.revision)
 	}
 	// Transitions are announced once the status that records them is stored, so a pass

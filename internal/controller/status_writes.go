@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -12,42 +13,62 @@ import (
 // statusWrites lets a pass read the release from the informer cache and still never act
 // on a status older than this process's own last write. After a status write it keeps
 // the resourceVersion the write replaced and the release the API server returned. A pass
-// that finds exactly the replaced version in the cache (the watch has not delivered the
-// write yet, usually a matter of milliseconds) acts on the written release instead: it is
-// the newest version this process knows of, so the pass neither repeats the previous
-// pass's Events, outcomes and history nor waits for the watch. Any other cached version
-// is at or past the write: the write was optimistically locked on the replaced version,
-// so nothing can sit between the two.
+// that finds the replaced version in the cache (the watch has not delivered the write
+// yet, usually a matter of milliseconds) acts on the written release instead: it is the
+// newest version this process knows of, so the pass neither repeats the previous pass's
+// Events, outcomes and history nor waits for the watch.
 //
 // The alternative, a GET from the API server on every pass, costs a request per pass
 // through the client's rate limit; under a burst that queued flips for seconds.
 type statusWrites struct {
-	byRelease sync.Map // types.NamespacedName -> statusWrite
+	byRelease sync.Map // types.NamespacedName -> *statusWrite
 }
 
+// statusWrite is this process's last status write of one release.
 type statusWrite struct {
-	replaced string
-	written  *deployv1alpha1.SoftFactoryRelease
+	// stale are the versions the cache may still hold that are older than written: the
+	// one the write replaced, and those before it while the cache lags more than one
+	// write behind.
+	stale   []string
+	written *deployv1alpha1.SoftFactoryRelease
 }
 
-// wrote records a status write: the version it replaced and the release it produced.
+// maxStale bounds a chain of writes the cache has not caught up with. Past it, a pass
+// acts on the cached release and its write loses the optimistic lock: safe, only slower.
+const maxStale = 16
+
+// wrote records a status write: the version it replaced and the release it produced
+// (without managedFields, which the cache does not keep either).
 func (w *statusWrites) wrote(replaced string, written *deployv1alpha1.SoftFactoryRelease) {
-	w.byRelease.Store(types.NamespacedName{Namespace: written.Namespace, Name: written.Name},
-		statusWrite{replaced: replaced, written: written.DeepCopy()})
+	key := types.NamespacedName{Namespace: written.Namespace, Name: written.Name}
+	stale := []string{replaced}
+	if v, ok := w.byRelease.Load(key); ok && v.(*statusWrite).written.ResourceVersion == replaced {
+		// This pass acted on the previous written copy: the cache is still behind it.
+		stale = append(stale, v.(*statusWrite).stale...)
+	}
+	kept := written.DeepCopy()
+	kept.ManagedFields = nil
+	w.byRelease.Store(key, &statusWrite{stale: stale[:min(len(stale), maxStale)], written: kept})
 }
 
 // newest is the release a pass acts on: the cached one, or this process's own last
-// written version while the cache still holds the version that write replaced.
+// written version while the cache still holds a version that write replaced.
 func (w *statusWrites) newest(cached *deployv1alpha1.SoftFactoryRelease) *deployv1alpha1.SoftFactoryRelease {
 	v, ok := w.byRelease.Load(types.NamespacedName{Namespace: cached.Namespace, Name: cached.Name})
-	if !ok || v.(statusWrite).replaced != cached.ResourceVersion {
+	if !ok {
 		return cached
 	}
-	return v.(statusWrite).written.DeepCopy()
+	if !slices.Contains(v.(*statusWrite).stale, cached.ResourceVersion) {
+		w.delivered(cached)
+		return cached
+	}
+	return v.(*statusWrite).written.DeepCopy()
 }
 
-// delivered is told every version of a release the informer stores; once the cache has
-// moved past the replaced version, the written copy is dropped, so the map only holds
+// delivered is told every version of a release the informer stores (and the one a pass
+// or a write finds in the cache); once the cache holds none of the stale versions, it is
+// at or past the write (each write was optimistically locked on the version before it,
+// so nothing sits between them) and the written copy is dropped. The map only holds
 // releases with a write in flight.
 func (w *statusWrites) delivered(obj any) {
 	rel, ok := obj.(*deployv1alpha1.SoftFactoryRelease)
@@ -60,7 +81,7 @@ func (w *statusWrites) delivered(obj any) {
 		}
 	}
 	key := types.NamespacedName{Namespace: rel.Namespace, Name: rel.Name}
-	if v, ok := w.byRelease.Load(key); ok && v.(statusWrite).replaced != rel.ResourceVersion {
+	if v, ok := w.byRelease.Load(key); ok && !slices.Contains(v.(*statusWrite).stale, rel.ResourceVersion) {
 		w.byRelease.CompareAndDelete(key, v)
 	}
 }

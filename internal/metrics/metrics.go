@@ -67,9 +67,7 @@ const (
 	StepFlip Step = "flip"
 )
 
-// allPhases lists every phase so the phase gauge always has one series per phase (0 or
-// 1): a query such as softfactory_release_phase{phase="Failed"} == 1 then works, and a
-// phase left behind drops to 0 instead of lingering at 1.
+// allPhases lists every phase, so a phase left behind is deleted instead of lingering.
 var allPhases = []deployv1alpha1.Phase{
 	deployv1alpha1.PhasePending,
 	deployv1alpha1.PhaseBackingUp,
@@ -97,7 +95,7 @@ var greenReadyToFlipBuckets = []float64{0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3
 var (
 	phase = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: PhaseName,
-		Help: "Phase of a release: 1 for the phase it is in, 0 for every other phase.",
+		Help: "Phase of a release: one series, for the phase it is in, with value 1.",
 	}, []string{LabelReleaseNamespace, LabelRelease, LabelPhase})
 
 	activeColor = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -134,24 +132,20 @@ func init() {
 	ctrlmetrics.Registry.MustRegister(phase, activeColor, stepDuration, greenReadyToFlip, lastBackup, outcomes)
 }
 
-// RecordPhase sets the release's phase gauge: 1 for p, 0 for every other phase. An empty
-// phase (status not computed yet) changes nothing.
+// RecordPhase sets the release's phase: one series, phase=<current> with value 1; the
+// series of the phase it left is deleted. (A series per possible phase, 0 for all but
+// one, would be eleven series per release for one fact: at 1,000 releases, 11,000.)
 func RecordPhase(namespace, name string, p deployv1alpha1.Phase) {
 	if p == "" {
 		return
 	}
-	known := false
+	current := prometheus.Labels{LabelReleaseNamespace: namespace, LabelRelease: name, LabelPhase: string(p)}
 	for _, candidate := range allPhases {
-		value := 0.0
-		if candidate == p {
-			value, known = 1, true
+		if candidate != p {
+			phase.Delete(prometheus.Labels{LabelReleaseNamespace: namespace, LabelRelease: name, LabelPhase: string(candidate)})
 		}
-		phase.WithLabelValues(namespace, name, string(candidate)).Set(value)
 	}
-	if !known {
-		// A phase newer than this list still shows up rather than vanishing.
-		phase.WithLabelValues(namespace, name, string(p)).Set(1)
-	}
+	phase.With(current).Set(1)
 }
 
 // SetActiveColor sets the active colour gauge from the colour read back from the active
