@@ -46,6 +46,7 @@ import (
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/controller"
+	"github.com/softfactory/release-operator/internal/memlimit"
 	"github.com/softfactory/release-operator/internal/metricsauth"
 	// +kubebuilder:scaffold:imports
 )
@@ -97,6 +98,11 @@ func main() {
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	// A soft limit at 90% of the container's lets the collector work harder near the
+	// limit rather than the kernel kill the pod for garbage not yet collected.
+	if soft, ok := memlimit.Apply(memlimit.CgroupRoot, 0.9); ok {
+		setupLog.Info("Set the Go memory limit from the container's", "bytes", soft)
+	}
 
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {
