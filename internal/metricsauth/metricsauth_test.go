@@ -17,6 +17,7 @@ limitations under the License.
 package metricsauth
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -177,16 +179,12 @@ func TestAgainstAPIServer(t *testing.T) {
 
 	// A new filter asks again. The API server's RBAC authorizer learns of the binding
 	// through a watch, so the first tries may still be denied.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		srv, counter = newServer()
-		if get(srv, http.MethodGet, "/metrics", "Bearer "+token) == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("still forbidden 30 s after the ClusterRoleBinding")
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 30*time.Second, true,
+		func(context.Context) (bool, error) {
+			srv, counter = newServer()
+			return get(srv, http.MethodGet, "/metrics", "Bearer "+token) == http.StatusOK, nil
+		}); err != nil {
+		t.Fatal("still forbidden 30 s after the ClusterRoleBinding")
 	}
 	if !ran.Load() {
 		t.Fatal("200 without the wrapped handler running")
