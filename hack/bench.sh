@@ -9,7 +9,7 @@
 # the operator from this checkout, installs the CRD, runs test/bench (go run -tags bench)
 # and removes the cluster afterwards (BENCH_KEEP_CLUSTER=1 keeps it). FLAGS go to the
 # benchmark program (go run -tags bench ./test/bench -h lists them), e.g.
-# -operator-args="--kube-api-qps=200".
+# -operator-args="--kube-api-qps=100".
 #
 # Results: .cache/bench/<profile>/ (results.json, summary.md, operator.log, and for the
 # full profile benchmarks.png; BENCH_OUT overrides). BENCH_NODES overrides the number of
