@@ -56,7 +56,7 @@ func sliceGainedReadyEndpoints(old, new client.Object) bool {
 func readyEndpointCount(s *discoveryv1.EndpointSlice) int {
 	n := 0
 	for _, ep := range s.Endpoints {
-		if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+		if endpointReady(ep) {
 			n++
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
@@ -92,8 +93,7 @@ func (s *releaseScope) readyEndpoints(c deployv1alpha1.Color) int32 {
 			if ep.TargetRef == nil || !strings.HasPrefix(ep.TargetRef.Name, prefix) || seen[ep.TargetRef.Name] {
 				continue
 			}
-			// Per the EndpointSlice API, an unset ready condition means ready.
-			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+			if !endpointReady(ep) {
 				continue
 			}
 			seen[ep.TargetRef.Name] = true
@@ -101,6 +101,11 @@ func (s *releaseScope) readyEndpoints(c deployv1alpha1.Color) int32 {
 		}
 	}
 	return n
+}
+
+// endpointReady: per the EndpointSlice API, an unset ready condition means ready.
+func endpointReady(ep discoveryv1.Endpoint) bool {
+	return ep.Conditions.Ready == nil || *ep.Conditions.Ready
 }
 
 // progressDeadline is when the colour must be available, counted from when it got its
