@@ -151,7 +151,6 @@ func main() {
 	}
 	if err := (&controller.SoftFactoryReleaseReconciler{
 		Client:     mgr.GetClient(),
-		APIReader:  mgr.GetAPIReader(),
 		Recorder:   mgr.GetEventRecorder("softfactory-release-operator"),
 		Clock:      clock.RealClock{},
 		Monitoring: rules,

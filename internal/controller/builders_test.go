@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -196,5 +197,56 @@ func TestPhaseIsDerivedFromConditions(t *testing.T) {
 		if got := phaseOf(tc.conds, tc.paused); got != tc.want {
 			t.Errorf("%s: phase %s, want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestDeploymentPatchReplacesTheTemplateOnlyWhenItChanged(t *testing.T) {
+	r := baseRelease()
+	current := buildDeployment(r, deployv1alpha1.Blue, "rev-a", 4)
+	current.Annotations[deployv1alpha1.ScaleDownAtAnnotation] = "2026-11-25T12:00:00Z"
+
+	decode := func(raw []byte) map[string]any {
+		t.Helper()
+		out := map[string]any{}
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	scaled := buildDeployment(r, deployv1alpha1.Blue, "rev-a", 6)
+	raw, err := deploymentPatch(current, scaled, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := decode(raw)
+	spec := patch["spec"].(map[string]any)
+	if _, ok := spec["template"]; ok || spec["replicas"] != float64(6) {
+		t.Errorf("a replicas change patched %v; want replicas 6 and no template", spec)
+	}
+	annotations := patch["metadata"].(map[string]any)["annotations"].(map[string]any)
+	if _, ok := annotations[deployv1alpha1.ScaleDownAtAnnotation]; ok {
+		t.Errorf("the same revision must keep its scale-down deadline; patch %v", annotations)
+	}
+
+	r.Spec.Image = "registry.example.com/softfactory:1.5.0"
+	rolled := buildDeployment(r, deployv1alpha1.Blue, "rev-b", 4)
+	raw, err = deploymentPatch(current, rolled, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch = decode(raw)
+	spec = patch["spec"].(map[string]any)
+	for _, field := range []string{"template", "strategy"} {
+		m, ok := spec[field].(map[string]any)
+		if !ok || m["$patch"] != "replace" {
+			t.Errorf("spec.%s = %v; want it replaced whole", field, spec[field])
+		}
+	}
+	if !strings.Contains(string(raw), "softfactory:1.5.0") {
+		t.Errorf("the new image is not in the patch: %s", raw)
+	}
+	annotations = patch["metadata"].(map[string]any)["annotations"].(map[string]any)
+	if v, ok := annotations[deployv1alpha1.ScaleDownAtAnnotation]; !ok || v != nil {
+		t.Errorf("a new revision must delete the scale-down deadline (null); patch %v", annotations)
 	}
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -54,7 +55,7 @@ var _ = Describe("Deployments trimmed in the cache", func() {
 		Expect(trimmed.Spec.Template.Labels).To(BeEmpty())
 	})
 
-	It("still removes what the new template no longer has, and writes nothing once settled", func() {
+	It("replaces the template whole without reading it, keeps others' metadata, and writes nothing once settled", func() {
 		h := newHarness()
 		r := h.release(imageV1)
 		r.Spec.PodTemplate = &deployv1alpha1.PodTemplateOverrides{
@@ -62,23 +63,32 @@ var _ = Describe("Deployments trimmed in the cache", func() {
 			Annotations:  map[string]string{"example.com/scrape": "true"},
 		}
 		h.rec.Client = &trimmingClient{countingClient: h.client}
-		h.rec.APIReader = k8sClient
 		h.releaseFirst(r)
 		h.startSecond(imageV2)
 		h.makeColorAvailable(deployv1alpha1.Green)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("green"))
 
+		By("someone else annotating and labelling blue's Deployment, which also has a scale-down deadline left")
+		blue := h.deployment(deployv1alpha1.Blue)
+		blue.Annotations["example.com/owner"] = "team-a"
+		blue.Annotations[deployv1alpha1.ScaleDownAtAnnotation] = h.clock.Now().UTC().Format(time.RFC3339)
+		blue.Labels["example.com/cost-centre"] = "42"
+		Expect(k8sClient.Update(ctx, blue)).To(Succeed())
+
 		By("rolling blue, whose template still has the first release's overrides, to a third revision without them")
 		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
 			r.Spec.PodTemplate = &deployv1alpha1.PodTemplateOverrides{NodeSelector: map[string]string{"zone": "a"}}
 		})
 		h.startSecond(imageV3)
-		blue := h.deployment(deployv1alpha1.Blue)
+		blue = h.deployment(deployv1alpha1.Blue)
 		Expect(blue.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV3))
 		Expect(blue.Spec.Template.Spec.NodeSelector).To(Equal(map[string]string{"zone": "a"}))
 		Expect(blue.Spec.Template.Annotations).NotTo(HaveKey("example.com/scrape"))
 		Expect(blue.Spec.Template.Spec.Containers[0].ReadinessProbe).NotTo(BeNil(), "the template was written whole, not trimmed")
+		Expect(blue.Annotations).To(HaveKeyWithValue("example.com/owner", "team-a"), "only the template is replaced whole")
+		Expect(blue.Labels).To(HaveKeyWithValue("example.com/cost-centre", "42"))
+		Expect(blue.Annotations).NotTo(HaveKey(deployv1alpha1.ScaleDownAtAnnotation), "a colour taking a new revision has no deadline")
 
 		h.makeColorAvailable(deployv1alpha1.Blue)
 		h.settle()

@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -69,9 +70,14 @@ func (r *SoftFactoryReleaseReconciler) reconcileActiveDeployment(ctx context.Con
 	return next(), r.patchDeployment(ctx, current, desired)
 }
 
-// patchDeployment brings current to desired with one merge patch, or no call at all when
-// the spec hash, replicas and annotations already match. Annotations the operator does
-// not set (scale-down-at aside) are left alone.
+// patchDeployment brings current to desired with one strategic merge patch, or no call
+// at all when the spec hash, replicas and annotations already match. Annotations and
+// labels the operator does not set (scale-down-at aside) are left alone.
+//
+// current may be the cache's copy, which has no pod template (TrimDeployment): the patch
+// does not depend on it, because it replaces the template whole instead of diffing it.
+// That saves the read of the live object that a diff would need, on the one pass per
+// release that is most crowded when many releases start at once.
 func (r *SoftFactoryReleaseReconciler) patchDeployment(ctx context.Context, current, desired *appsv1.Deployment) error {
 	templateChanged := current.Annotations[specHashAnnotation] != desired.Annotations[specHashAnnotation]
 	if !templateChanged &&
@@ -80,37 +86,12 @@ func (r *SoftFactoryReleaseReconciler) patchDeployment(ctx context.Context, curr
 		ptr.Deref(current.Spec.Replicas, 1) == ptr.Deref(desired.Spec.Replicas, 1) {
 		return nil
 	}
-	base := current
-	if templateChanged {
-		// The cache holds Deployments without their pod templates (TrimDeployment). A
-		// merge patch computed against such a copy could not remove what the new template
-		// no longer has (a nodeSelector key, a pod annotation), so the one pass per
-		// release that changes the template reads the whole object first.
-		base = &appsv1.Deployment{}
-		if err := r.liveReader().Get(ctx, client.ObjectKeyFromObject(current), base); err != nil {
-			return err
-		}
+	patch, err := deploymentPatch(current, desired, templateChanged)
+	if err != nil {
+		return err
 	}
-	patched := base.DeepCopy()
-	if patched.Annotations == nil {
-		patched.Annotations = map[string]string{}
-	}
-	for k, v := range desired.Annotations {
-		patched.Annotations[k] = v
-	}
-	if desired.Annotations[deployv1alpha1.RevisionAnnotation] != base.Annotations[deployv1alpha1.RevisionAnnotation] {
-		// A colour getting a new revision is no longer the old colour waiting to scale down.
-		delete(patched.Annotations, deployv1alpha1.ScaleDownAtAnnotation)
-	}
-	patched.Labels = mergeLabels(desired.Labels, patched.Labels)
-	patched.Spec.Replicas = desired.Spec.Replicas
-	if templateChanged {
-		patched.Spec.Template = desired.Spec.Template
-		patched.Spec.Strategy = desired.Spec.Strategy
-		patched.Spec.ProgressDeadlineSeconds = desired.Spec.ProgressDeadlineSeconds
-		patched.Spec.RevisionHistoryLimit = desired.Spec.RevisionHistoryLimit
-	}
-	if err := r.Patch(ctx, patched, client.MergeFrom(base)); err != nil {
+	patched := current.DeepCopy()
+	if err := r.Patch(ctx, patched, client.RawPatch(types.StrategicMergePatchType, patch)); err != nil {
 		return err
 	}
 	*current = *patched

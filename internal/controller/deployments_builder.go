@@ -158,3 +158,54 @@ func hashOf(values ...any) string {
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:8])
 }
+
+// deploymentPatch is the strategic merge patch that takes current to desired: the
+// operator's annotations and labels merged in, the replicas set, and, when the template
+// changed, the pod template and strategy replaced whole ("$patch: replace"), so that
+// whatever the new template no longer has (a nodeSelector key, a pod annotation, a
+// probe) is removed without the patch being computed against the live object. A colour
+// taking a new revision also loses its scale-down deadline: it is no longer the old
+// colour waiting to scale down.
+func deploymentPatch(current, desired *appsv1.Deployment, templateChanged bool) ([]byte, error) {
+	annotations := map[string]any{}
+	for k, v := range desired.Annotations {
+		annotations[k] = v
+	}
+	if desired.Annotations[deployv1alpha1.RevisionAnnotation] != current.Annotations[deployv1alpha1.RevisionAnnotation] {
+		annotations[deployv1alpha1.ScaleDownAtAnnotation] = nil
+	}
+	spec := map[string]any{"replicas": desired.Spec.Replicas}
+	if templateChanged {
+		template, err := replaceWhole(desired.Spec.Template)
+		if err != nil {
+			return nil, err
+		}
+		strategy, err := replaceWhole(desired.Spec.Strategy)
+		if err != nil {
+			return nil, err
+		}
+		spec["template"] = template
+		spec["strategy"] = strategy
+		spec["progressDeadlineSeconds"] = desired.Spec.ProgressDeadlineSeconds
+		spec["revisionHistoryLimit"] = desired.Spec.RevisionHistoryLimit
+	}
+	return json.Marshal(map[string]any{
+		"metadata": map[string]any{"annotations": annotations, "labels": desired.Labels},
+		"spec":     spec,
+	})
+}
+
+// replaceWhole renders v as a JSON object carrying the strategic-merge directive that
+// makes the API server replace the field with it instead of merging into it.
+func replaceWhole(v any) (map[string]any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, err
+	}
+	out["$patch"] = "replace"
+	return out, nil
+}

@@ -45,12 +45,8 @@ import (
 // from the cluster, so a restarted operator picks up exactly where the last one stopped.
 type SoftFactoryReleaseReconciler struct {
 	client.Client
-	// APIReader reads a Deployment in full, from the API server, before its pod template
-	// is patched: the cache keeps Deployments trimmed (TrimDeployment). Nil reads through
-	// Client (tests use an uncached client).
-	APIReader client.Reader
-	Recorder  events.EventRecorder
-	Clock     clock.PassiveClock
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
 	// Monitoring manages the PrometheusRule; nil turns the step off.
 	Monitoring PrometheusRuleManager
 	// Analyzer evaluates Prometheus checks; nil uses analysis.Evaluator.
@@ -144,14 +140,6 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 	r.recordTransitions(base, release)
 	recordMetrics(s, base)
 	return result, stepErr
-}
-
-// liveReader reads from the API server, not the cache.
-func (r *SoftFactoryReleaseReconciler) liveReader() client.Reader {
-	if r.APIReader != nil {
-		return r.APIReader
-	}
-	return r.Client
 }
 
 // stepsFor lists the steps of this pass. A release already serving its revision only
