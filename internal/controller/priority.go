@@ -15,12 +15,36 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// gatePriority is the work-queue priority of a pass that an event may let flip. When
-// many releases move at once, the queue holds passes that create Deployments, point
-// Services and write status; a release whose new colour has just become ready should
-// not wait behind them, because its flip is what users are waiting for. (Events from the
-// initial list and resyncs get controller-runtime's handler.LowPriority; the rest 0.)
-const gatePriority = 10
+// Work-queue priorities. Most passes only follow children that are still progressing
+// and are queued at 0; events from the initial list and resyncs get controller-runtime's
+// handler.LowPriority.
+const (
+	// changePriority: the pass that starts what a user asked for, a release created or
+	// its spec or annotations changed. When many releases are updated at once the queue
+	// also holds passes of releases already under way; each changed release's first pass
+	// patches its new colour's Deployment, which every later step waits on, so it goes
+	// before them.
+	changePriority = 5
+	// gatePriority: a pass that an event may let flip. A release whose new colour has
+	// just become ready should not wait behind other releases' Deployments, Services and
+	// status writes, because its flip is what users are waiting for.
+	gatePriority = 10
+)
+
+// prioritiseReleaseChanges queues h's create and update events at changePriority; the
+// initial list and resyncs keep the low priority h gives them.
+func prioritiseReleaseChanges(h handler.EventHandler) handler.EventHandler {
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			h.Create(ctx, e, atPriority(q, changePriority))
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			h.Update(ctx, e, atPriority(q, changePriority))
+		},
+		DeleteFunc:  h.Delete,
+		GenericFunc: h.Generic,
+	}
+}
 
 // prioritiseGateEvents wraps h so that an update event for which opensGate holds is
 // queued at gatePriority. Everything else goes through h unchanged.
@@ -28,8 +52,8 @@ func prioritiseGateEvents(h handler.EventHandler, opensGate func(old, new client
 	return handler.Funcs{
 		CreateFunc: h.Create,
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok && opensGate(e.ObjectOld, e.ObjectNew) {
-				q = withPriority{PriorityQueue: pq, priority: gatePriority}
+			if opensGate(e.ObjectOld, e.ObjectNew) {
+				q = atPriority(q, gatePriority)
 			}
 			h.Update(ctx, e, q)
 		},
@@ -61,6 +85,15 @@ func readyEndpointCount(s *discoveryv1.EndpointSlice) int {
 		}
 	}
 	return n
+}
+
+// atPriority is q adding at priority unless the caller names another; q unchanged when
+// it is not a priority queue.
+func atPriority(q workqueue.TypedRateLimitingInterface[reconcile.Request], priority int) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+		return withPriority{PriorityQueue: pq, priority: priority}
+	}
+	return q
 }
 
 // withPriority adds every item at one priority unless the caller names another.

@@ -81,4 +81,36 @@ var _ = Describe("Work-queue priority", func() {
 		_, priority = queued(h, slice("1", true, true), slice("2", true, false))
 		Expect(priority).To(BeZero())
 	})
+
+	It("puts a user's change to a release before passes that only follow children, and after flips", func() {
+		release := func(rv string, generation int64) *deployv1alpha1.SoftFactoryRelease {
+			return &deployv1alpha1.SoftFactoryRelease{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "prod",
+				ResourceVersion: rv, Generation: generation}}
+		}
+		q := priorityqueue.New[reconcile.Request]("test")
+		DeferCleanup(q.ShutDown)
+		following := reconcile.Request{NamespacedName: client.ObjectKey{Namespace: "prod", Name: "cart"}}
+		flipping := reconcile.Request{NamespacedName: client.ObjectKey{Namespace: "prod", Name: "till"}}
+		q.Add(following)
+
+		h := prioritiseReleaseChanges(&handler.EnqueueRequestForObject{})
+		h.Update(ctx, event.UpdateEvent{ObjectOld: release("1", 1), ObjectNew: release("2", 2)}, q)
+		q.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(gatePriority)}, flipping)
+
+		var order []reconcile.Request
+		var priorities []int
+		for range 3 {
+			item, priority, _ := q.GetWithPriority()
+			order = append(order, item)
+			priorities = append(priorities, priority)
+			q.Done(item)
+		}
+		Expect(order).To(Equal([]reconcile.Request{flipping, shop, following}))
+		Expect(priorities).To(Equal([]int{gatePriority, changePriority, 0}))
+
+		By("a release listed when the operator starts stays at low priority")
+		h.Create(ctx, event.CreateEvent{Object: release("3", 2), IsInInitialList: true}, q)
+		_, priority, _ := q.GetWithPriority()
+		Expect(priority).To(Equal(handler.LowPriority))
+	})
 })

@@ -203,8 +203,12 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxCon
 		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&deployv1alpha1.SoftFactoryRelease{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		// For names the kind reconciled (Owns and the logs need it), but its events come
+		// through the watch below, which queues a user's change ahead of passes that only
+		// follow children.
+		For(&deployv1alpha1.SoftFactoryRelease{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(client.Object) bool { return false }))).
+		Watches(&deployv1alpha1.SoftFactoryRelease{}, prioritiseReleaseChanges(&handler.EnqueueRequestForObject{}),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// A colour's Deployment becoming available and the preview Service's endpoints
 		// becoming ready open the promotion gate: those passes jump the queue.
 		Watches(&appsv1.Deployment{}, prioritiseGateEvents(handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
