@@ -30,9 +30,11 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -45,6 +47,7 @@ import (
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/controller"
+	"github.com/softfactory/release-operator/internal/eventrecorder"
 	"github.com/softfactory/release-operator/internal/memlimit"
 	"github.com/softfactory/release-operator/internal/metricsauth"
 	// +kubebuilder:scaffold:imports
@@ -62,6 +65,7 @@ func init() {
 	utilruntime.Must(appsv1.AddToScheme(scheme))
 	utilruntime.Must(batchv1.AddToScheme(scheme))
 	utilruntime.Must(discoveryv1.AddToScheme(scheme))
+	utilruntime.Must(eventsv1.AddToScheme(scheme))
 	utilruntime.Must(deployv1alpha1.AddToScheme(scheme))
 	utilruntime.Must(monitoringv1.AddToScheme(scheme))
 	// +kubebuilder:scaffold:scheme
@@ -151,9 +155,23 @@ func main() {
 		setupLog.Error(err, "Failed to set up the PrometheusRule manager")
 		os.Exit(1)
 	}
+	// Events go through a client of their own, so that they never hold up the
+	// reconciler's requests in the client-side rate limit.
+	eventClient, err := client.New(rest.CopyConfig(restConfig), client.Options{
+		Scheme: scheme, HTTPClient: mgr.GetHTTPClient(), Mapper: mgr.GetRESTMapper(),
+	})
+	if err != nil {
+		setupLog.Error(err, "Failed to create the Events client")
+		os.Exit(1)
+	}
+	recorder := eventrecorder.New(eventClient, scheme, "softfactory-release-operator", clock.RealClock{})
+	if err := mgr.Add(recorder); err != nil {
+		setupLog.Error(err, "Failed to add the Event recorder")
+		os.Exit(1)
+	}
 	if err := (&controller.SoftFactoryReleaseReconciler{
 		Client:     mgr.GetClient(),
-		Recorder:   mgr.GetEventRecorder("softfactory-release-operator"),
+		Recorder:   recorder,
 		Clock:      clock.RealClock{},
 		Monitoring: rules,
 	}).SetupWithManager(mgr, maxConcurrentReconciles); err != nil {
