@@ -13,23 +13,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	clienttesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/softfactory/release-operator/internal/testenv"
 )
 
 // TestAgainstAPIServer records Events through a real kube-apiserver (envtest), which
 // validates them as it would in a cluster (events.k8s.io/v1 requires the reporting
 // controller and instance, the action and the event time).
 func TestAgainstAPIServer(t *testing.T) {
-	testEnv := &envtest.Environment{}
-	cfg, err := testEnv.Start()
-	if err != nil {
-		t.Fatalf("starting envtest (it needs KUBEBUILDER_ASSETS; run the tests through `make test`): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := testEnv.Stop(); err != nil {
-			t.Errorf("stopping envtest: %v", err)
-		}
-	})
+	cfg := testenv.Start(t)
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, eventsv1.AddToScheme} {
 		if err := add(scheme); err != nil {

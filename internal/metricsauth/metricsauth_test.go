@@ -33,7 +33,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/softfactory/release-operator/internal/testenv"
 )
 
 // countingTransport counts the requests the filter sends to the API server, so that the
@@ -54,16 +55,7 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 // --service-account-signing-key-file), so tokens from the TokenRequest API are
 // authenticated as they are in a cluster; the test checks that before relying on it.
 func TestAgainstAPIServer(t *testing.T) {
-	testEnv := &envtest.Environment{}
-	cfg, err := testEnv.Start()
-	if err != nil {
-		t.Fatalf("starting envtest (it needs KUBEBUILDER_ASSETS; run the tests through `make test`): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := testEnv.Stop(); err != nil {
-			t.Errorf("stopping envtest: %v", err)
-		}
-	})
+	cfg := testenv.Start(t)
 	ctx := t.Context()
 	admin := kubernetes.NewForConfigOrDie(cfg)
 
