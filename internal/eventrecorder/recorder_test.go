@@ -41,16 +41,25 @@ func TestAgainstAPIServer(t *testing.T) {
 	r := New(c, scheme, "softfactory-release-operator", clock)
 	go func() { _ = r.Start(ctx) }()
 
-	notes := func() []string {
+	// Only the Events about regarding: the API server records its own (in "default",
+	// about the kubernetes Service) while it starts.
+	stored := func() []eventsv1.Event {
 		list := &eventsv1.EventList{}
 		if err := c.List(ctx, list, client.InNamespace("default")); err != nil {
 			t.Fatal(err)
 		}
-		var out []string
+		var out []eventsv1.Event
 		for _, e := range list.Items {
 			if e.Regarding.UID == regarding.UID {
-				out = append(out, e.Reason+": "+e.Note)
+				out = append(out, e)
 			}
+		}
+		return out
+	}
+	notes := func() []string {
+		var out []string
+		for _, e := range stored() {
+			out = append(out, e.Reason+": "+e.Note)
 		}
 		return out
 	}
@@ -69,11 +78,7 @@ func TestAgainstAPIServer(t *testing.T) {
 
 	r.Eventf(regarding, nil, corev1.EventTypeNormal, "Deploying", "Deploy", "Rolling %s to revision %s", "shop-green", "abc")
 	got := waitFor(1)
-	list := &eventsv1.EventList{}
-	if err := c.List(ctx, list, client.InNamespace("default")); err != nil {
-		t.Fatal(err)
-	}
-	e := list.Items[0]
+	e := stored()[0]
 	if e.ReportingController != "softfactory-release-operator" || !strings.HasPrefix(e.ReportingInstance, "softfactory-release-operator") ||
 		e.Action != "Deploy" || e.Type != corev1.EventTypeNormal || e.Regarding.Kind != "ConfigMap" || e.Regarding.Name != "shop" {
 		t.Errorf("the Event as stored: %+v", e)
