@@ -91,13 +91,25 @@ var _ = Describe("A SoftFactory release", func() {
 
 		By("keeping traffic on blue while green is ready but its endpoints are not yet listed")
 		h.setReady(deployv1alpha1.Green, 2)
+		version := h.get().ResourceVersion
+		res := h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(h.get().ResourceVersion).To(Equal(version), "progress alone is not written within progressReportInterval of the last write")
+		Expect(h.condition(deployv1alpha1.ConditionGreenAvailable).Reason).To(Equal(deployv1alpha1.ReasonProgressing))
+		Expect(res.RequeueAfter).To(BeNumerically(">", 0))
+		Expect(res.RequeueAfter).To(BeNumerically("<=", progressReportInterval), "the held report is written by a pass at the end of the interval")
+
+		h.clock.Step(res.RequeueAfter)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
 		Expect(h.condition(deployv1alpha1.ConditionGreenAvailable).Reason).To(Equal(deployv1alpha1.ReasonWaitingForEndpoints))
+		Expect(h.condition(deployv1alpha1.ConditionGreenAvailable).Message).To(ContainSubstring("lists 1/2 ready endpoints"))
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseVerifying))
 
-		By("flipping once the preview Service lists every green pod as ready")
+		By("flipping once the preview Service lists every green pod as ready, and reporting it at once")
 		h.setEndpoints(deployv1alpha1.Green, 2)
 		h.settle()
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhasePromoting), "a flip is never held, however recent the last write")
 		Expect(h.activeSelectorColor()).To(Equal("green"))
 		svc := h.service(h.name)
 		Expect(svc.Spec.Selector).To(Equal(map[string]string{
@@ -176,9 +188,13 @@ var _ = Describe("A SoftFactory release", func() {
 		h.startSecond(imageV2)
 		h.setReady(deployv1alpha1.Green, 1)
 		res := h.settle()
-		Expect(res.RequeueAfter).To(BeNumerically("~", 120*time.Second, time.Second), "a requeue is computed for the deadline")
+		Expect(res.RequeueAfter).To(Equal(progressReportInterval), "the \"1/2 ready\" report waits for the interval")
+		h.clock.Step(progressReportInterval)
+		res = h.settle()
+		Expect(h.condition(deployv1alpha1.ConditionGreenAvailable).Message).To(ContainSubstring("has 1/2 replicas ready"))
+		Expect(res.RequeueAfter).To(BeNumerically("~", 120*time.Second-progressReportInterval, time.Second), "a requeue is computed for the deadline")
 
-		h.clock.Step(121 * time.Second)
+		h.clock.Step(119 * time.Second)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
 		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero(), "green is scaled down")

@@ -55,6 +55,9 @@ type SoftFactoryReleaseReconciler struct {
 	// statusWrites keeps a pass from acting on a cached release older than this
 	// process's own last status write.
 	statusWrites statusWrites
+	// progressReports holds status writes that only report the new colour's progress
+	// while the last write is recent.
+	progressReports progressReports
 	// indexed says the client reads from a cache with the indexes of indexChildren.
 	indexed bool
 }
@@ -100,6 +103,7 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 		if apierrors.IsNotFound(err) {
 			forgetRelease(req.Namespace, req.Name)
 			r.statusWrites.forget(req.NamespacedName)
+			r.progressReports.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -118,6 +122,14 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 	result, stepErr := r.runSteps(ctx, s, r.stepsFor(s))
 
 	updateStatus(s, stepErr)
+	if hold := r.progressReports.holdFor(req.NamespacedName, s.now, &base.Status, &release.Status); hold > 0 {
+		// Only the new colour's progress moved, and the last report is recent: this pass
+		// reports nothing, and the one after the hold writes whatever is then true.
+		release.Status = base.Status
+		if result.RequeueAfter == 0 || hold < result.RequeueAfter {
+			result.RequeueAfter = hold
+		}
+	}
 	if !equality.Semantic.DeepEqual(base.Status, release.Status) {
 		// The optimistic lock turns a write based on an outdated read into a conflict
 		// and a retry, never into a status that forgets what another pass recorded.
@@ -128,6 +140,7 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 			return ctrl.Result{}, err
 		}
 		r.statusWrites.wrote(base.ResourceVersion, release)
+		r.progressReports.wrote(req.NamespacedName, s.now)
 		// The watch can deliver the write before it was recorded; then no informer event
 		// is left to drop the copy, so look at the cache once now.
 		if cached := (&deployv1alpha1.SoftFactoryRelease{}); r.Get(ctx, req.NamespacedName, cached) == nil {
