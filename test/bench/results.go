@@ -71,6 +71,7 @@ type flipRun struct {
 
 	Flip         summary            `json:"flip"`
 	GateToFlip   summary            `json:"gateToFlip"`
+	RSToFlip     summary            `json:"replicaSetToFlip"`
 	EndpointsLag summary            `json:"endpointsLag"`
 	ApplyToFlip  summary            `json:"applyToFlip"`
 	FlipToStatus summary            `json:"flipToStatus"`
@@ -84,6 +85,11 @@ type flipSample struct {
 	// FlipMs: Deployment fully available -> active Service selector changed (the issue's
 	// flip latency).
 	FlipMs float64 `json:"flipMs"`
+	// ReplicaSetFlipMs: the new ReplicaSet fully available -> flip (the issue's words
+	// taken literally; the Deployment reports available one write after its ReplicaSet),
+	// and ReplicaSetLagMs: ReplicaSet available -> Deployment available.
+	ReplicaSetFlipMs float64 `json:"replicaSetFlipMs"`
+	ReplicaSetLagMs  float64 `json:"replicaSetLagMs"`
 	// GateToFlipMs: the later of "available" and "preview endpoints ready" -> flip.
 	GateToFlipMs float64 `json:"gateToFlipMs"`
 	// EndpointsLagMs: available -> preview EndpointSlices list every new pod ready
@@ -113,6 +119,7 @@ func (r *flipRun) summarize() {
 	}
 	r.Flip = pick(func(s flipSample) float64 { return s.FlipMs })
 	r.GateToFlip = pick(func(s flipSample) float64 { return s.GateToFlipMs })
+	r.RSToFlip = pick(func(s flipSample) float64 { return s.ReplicaSetFlipMs })
 	r.EndpointsLag = pick(func(s flipSample) float64 { return s.EndpointsLagMs })
 	r.ApplyToFlip = pick(func(s flipSample) float64 { return s.ApplyToFlipMs })
 	r.FlipToStatus = pick(func(s flipSample) float64 { return s.FlipToStatusMs })

@@ -284,6 +284,8 @@ func sample(r rollout, delay time.Duration) flipSample {
 	return flipSample{
 		Release:            r.release,
 		FlipMs:             ms(r.flipped.Sub(r.available)),
+		ReplicaSetFlipMs:   ms(r.flipped.Sub(r.rsAvailable)),
+		ReplicaSetLagMs:    ms(r.available.Sub(r.rsAvailable)),
 		GateToFlipMs:       ms(r.flipped.Sub(gate)),
 		EndpointsLagMs:     ms(r.endpoints.Sub(r.available)),
 		ApplyToFlipMs:      ms(r.flipped.Sub(r.applied)),

@@ -89,12 +89,13 @@ func (res *results) summary() string {
 	}
 
 	b.WriteString("\n## Flip latency (ms), pooled over rounds\n\n")
-	b.WriteString("Flip: Deployment fully available → active Service selector changed. Gate→flip: the later of available and preview endpoints ready → flip. Overhead: the step gaps summed per release.\n\n")
-	b.WriteString("| updates | releases present | rounds × releases | flip p50 | flip p99 | gate→flip p50 | gate→flip p99 | endpoints after available p50 | apply→flip p50 | all promoted (s, median / max over rounds) | overhead p50 | overhead p99 | writes per release (median) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("Flip: Deployment fully available → active Service selector changed. From ReplicaSet: the Deployment's new ReplicaSet fully available → flipped (the Deployment controller reports the Deployment available one write after its ReplicaSet). Gate→flip: the later of available and preview endpoints ready → flip. Overhead: the step gaps summed per release.\n\n")
+	b.WriteString("| updates | releases present | rounds × releases | flip p50 | flip p99 | from ReplicaSet p50 | from ReplicaSet p99 | gate→flip p50 | gate→flip p99 | endpoints after available p50 | apply→flip p50 | all promoted (s, median / max over rounds) | overhead p50 | overhead p99 | writes per release (median) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, g := range res.groups() {
 		what := g.describe()
 		flip := g.pooled(func(s flipSample) float64 { return s.FlipMs })
+		fromRS := g.pooled(func(s flipSample) float64 { return s.ReplicaSetFlipMs })
 		gate := g.pooled(func(s flipSample) float64 { return s.GateToFlipMs })
 		lag := g.pooled(func(s flipSample) float64 { return s.EndpointsLagMs })
 		apply := g.pooled(func(s flipSample) float64 { return s.ApplyToFlipMs })
@@ -104,8 +105,8 @@ func (res *results) summary() string {
 			all = fmt.Sprintf("%.1f / %.1f (last available %.1f)", g.roundMedian(func(r flipRun) float64 { return r.AllPromotedSeconds }),
 				g.roundMax(func(r flipRun) float64 { return r.AllPromotedSeconds }), g.roundMedian(lastAvailableSeconds))
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d × %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %s | %.0f | %.0f | %.1f |\n",
-			what, g.Releases, len(g.Runs), g.Runs[0].Updated, flip.P50, flip.P99, gate.P50, gate.P99, lag.P50, apply.P50, all,
+		fmt.Fprintf(&b, "| %s | %d | %d × %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %s | %.0f | %.0f | %.1f |\n",
+			what, g.Releases, len(g.Runs), g.Runs[0].Updated, flip.P50, flip.P99, fromRS.P50, fromRS.P99, gate.P50, gate.P99, lag.P50, apply.P50, all,
 			over.P50, over.P99, g.roundMedian(writesPerRelease))
 	}
 

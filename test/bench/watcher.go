@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -39,11 +40,16 @@ type rollout struct {
 	oldColor string // what the active Service selected before the update
 	newColor string // the other colour: where the new image goes
 
-	patchSent   time.Time // the benchmark sent its patch of spec.image
-	applied     time.Time // the benchmark's patch of spec.image returned
-	specSeen    time.Time // the release with the new spec.image was seen
-	deploySeen  time.Time // the new colour's Deployment with the new image was seen
-	available   time.Time // that Deployment fully available: observedGeneration current, updated=ready=available=replicas
+	patchSent  time.Time // the benchmark sent its patch of spec.image
+	applied    time.Time // the benchmark's patch of spec.image returned
+	specSeen   time.Time // the release with the new spec.image was seen
+	deploySeen time.Time // the new colour's Deployment with the new image was seen
+	available  time.Time // that Deployment fully available: observedGeneration current, updated=ready=available=replicas
+	// rsAvailable: the ReplicaSet of that Deployment with the new image fully available
+	// (observedGeneration current, replicas=ready=available). The issue times the
+	// competitor's flips from this, its own unit; ours waits for the Deployment, which the
+	// Deployment controller reports one write later.
+	rsAvailable time.Time
 	endpoints   time.Time // the preview Service's EndpointSlices list all replicas of the new colour ready
 	flipped     time.Time // the active Service's selector changed colour
 	statusSeen  time.Time // the release's status reports the new image active
@@ -53,7 +59,7 @@ type rollout struct {
 }
 
 // watcher is the benchmark's independent observer: informers on the releases and on
-// the Deployments, Services and EndpointSlices of the benchmark's namespace. It never
+// the Deployments, ReplicaSets, Services and EndpointSlices of the benchmark's namespace. It never
 // acts; it timestamps what it sees.
 type watcher struct {
 	cache    cache.Cache
@@ -83,6 +89,7 @@ func newWatcher(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, n
 	for obj, handle := range map[client.Object]func(any, time.Time){
 		release:                      w.onRelease,
 		&appsv1.Deployment{}:         w.onDeployment,
+		&appsv1.ReplicaSet{}:         w.onReplicaSet,
 		&corev1.Service{}:            w.onService,
 		&discoveryv1.EndpointSlice{}: w.onEndpointSlice,
 	} {
@@ -209,13 +216,43 @@ func saturated(d *appsv1.Deployment, want int32) bool {
 		st.Replicas == want && st.UpdatedReplicas == want && st.ReadyReplicas == want && st.AvailableReplicas == want
 }
 
-func deploymentImage(d *appsv1.Deployment) string {
-	for _, c := range d.Spec.Template.Spec.Containers {
+func deploymentImage(d *appsv1.Deployment) string { return podImage(&d.Spec.Template.Spec) }
+
+func podImage(spec *corev1.PodSpec) string {
+	for _, c := range spec.Containers {
 		if c.Name == apiContainerName {
 			return c.Image
 		}
 	}
 	return ""
+}
+
+// onReplicaSet records when the new colour's ReplicaSet for the new image is fully
+// available: the moment the issue's "new ReplicaSet fully available" names.
+func (w *watcher) onReplicaSet(obj any, at time.Time) {
+	rs, ok := obj.(*appsv1.ReplicaSet)
+	if !ok {
+		return
+	}
+	owner := metav1.GetControllerOf(rs)
+	if owner == nil || owner.Kind != "Deployment" {
+		return
+	}
+	cut := strings.LastIndex(owner.Name, "-")
+	if cut < 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.rollouts[owner.Name[:cut]]
+	if r == nil || owner.Name != r.release+"-"+r.newColor || podImage(&rs.Spec.Template.Spec) != r.image {
+		return
+	}
+	st := rs.Status
+	if st.ObservedGeneration >= rs.Generation && ptr.Deref(rs.Spec.Replicas, 1) == w.replicas &&
+		st.Replicas == w.replicas && st.ReadyReplicas == w.replicas && st.AvailableReplicas == w.replicas {
+		setOnce(&r.rsAvailable, at)
+	}
 }
 
 func (w *watcher) onService(obj any, at time.Time) {
