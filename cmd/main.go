@@ -208,10 +208,15 @@ func cacheOptions(watchNamespaces string) cache.Options {
 	// size); the reconciler reads one in full before it patches its template.
 	deployments := owned
 	deployments.Transform = controller.TrimDeployment
+	// Their ReplicaSets carry the pod template's labels, managed-by among them; the
+	// promotion gate reads only their counts.
+	replicaSets := owned
+	replicaSets.Transform = controller.TrimReplicaSet
 	opts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.Deployment{}:         deployments,
+			&appsv1.ReplicaSet{}:         replicaSets,
 			&batchv1.Job{}:               owned,
 			&batchv1.CronJob{}:           owned,
 			&corev1.Service{}:            owned,

@@ -29,3 +29,17 @@ func TrimDeployment(obj any) (any, error) {
 	}
 	return d, nil
 }
+
+// TrimReplicaSet is the informer-cache transform for the colours' ReplicaSets, which the
+// promotion gate reads (replicaSetsSaturated): metadata (owner, labels, annotations,
+// generation), replicas and status. The pod template and selector are dropped: the
+// gate never compares templates, it matches the Deployment's revision annotation.
+func TrimReplicaSet(obj any) (any, error) {
+	rs, ok := obj.(*appsv1.ReplicaSet)
+	if !ok {
+		return obj, nil
+	}
+	rs.ManagedFields = nil
+	rs.Spec = appsv1.ReplicaSetSpec{Replicas: rs.Spec.Replicas}
+	return rs, nil
+}

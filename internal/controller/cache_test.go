@@ -8,8 +8,11 @@ import (
 	. "github.com/onsi/gomega"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
@@ -53,6 +56,25 @@ var _ = Describe("Deployments trimmed in the cache", func() {
 		Expect(trimmed.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV1))
 		Expect(trimmed.Spec.Template.Spec.Containers[0].ReadinessProbe).To(BeNil())
 		Expect(trimmed.Spec.Template.Labels).To(BeEmpty())
+	})
+
+	It("keeps of a ReplicaSet only its metadata, replicas and status", func() {
+		rs := &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "shop-green-1", Annotations: map[string]string{deploymentRevisionAnnotation: "3"},
+				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}},
+			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}},
+				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: imageV1}}}}},
+			Status: appsv1.ReplicaSetStatus{Replicas: 2, ReadyReplicas: 2},
+		}
+		out, err := TrimReplicaSet(rs)
+		Expect(err).NotTo(HaveOccurred())
+		trimmed := out.(*appsv1.ReplicaSet)
+		Expect(trimmed.Annotations).To(HaveKeyWithValue(deploymentRevisionAnnotation, "3"))
+		Expect(trimmed.ManagedFields).To(BeNil())
+		Expect(*trimmed.Spec.Replicas).To(Equal(int32(2)))
+		Expect(trimmed.Spec.Selector).To(BeNil())
+		Expect(trimmed.Spec.Template.Spec.Containers).To(BeEmpty())
+		Expect(trimmed.Status.ReadyReplicas).To(Equal(int32(2)))
 	})
 
 	It("replaces the template whole without reading it, keeps others' metadata, and writes nothing once settled", func() {

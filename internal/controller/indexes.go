@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -12,18 +13,24 @@ import (
 
 // Cache indexes for the children a pass lists. Without them the cache answers a label
 // selector by walking every object of the kind in the namespace, so with 1,000 releases
-// in one namespace each pass would scan thousands of Jobs and EndpointSlices to find a
-// handful. Deployments and Services have fixed names and are read by key.
+// in one namespace each pass would scan thousands of Jobs, ReplicaSets and EndpointSlices
+// to find a handful. Deployments and Services have fixed names and are read by key.
 const (
 	// jobsByRelease indexes Jobs by the release's instance label.
 	jobsByRelease = "softfactory.release"
 	// slicesByService indexes EndpointSlices by the name of their Service.
 	slicesByService = "softfactory.service"
+	// replicaSetsByRelease indexes ReplicaSets by the release's instance label, which
+	// they inherit from the pod template.
+	replicaSetsByRelease = "softfactory.release"
 )
 
 // indexChildren registers the indexes with the manager's cache.
 func indexChildren(ctx context.Context, indexer client.FieldIndexer) error {
 	if err := indexer.IndexField(ctx, &batchv1.Job{}, jobsByRelease, labelValue(deployv1alpha1.LabelInstance)); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &appsv1.ReplicaSet{}, replicaSetsByRelease, labelValue(deployv1alpha1.LabelInstance)); err != nil {
 		return err
 	}
 	return indexer.IndexField(ctx, &discoveryv1.EndpointSlice{}, slicesByService, labelValue(discoveryv1.LabelServiceName))

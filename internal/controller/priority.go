@@ -70,6 +70,14 @@ func deploymentBecameSaturated(old, new client.Object) bool {
 		deploymentSaturated(n, ptr.Deref(n.Spec.Replicas, 1)) && !deploymentSaturated(o, ptr.Deref(o.Spec.Replicas, 1))
 }
 
+// replicaSetBecameSaturated: a colour's ReplicaSet has just got every pod ready and
+// available, the moment before its Deployment reports the same.
+func replicaSetBecameSaturated(old, new client.Object) bool {
+	o, okOld := old.(*appsv1.ReplicaSet)
+	n, okNew := new.(*appsv1.ReplicaSet)
+	return okOld && okNew && replicaSetSaturated(n) && !replicaSetSaturated(o)
+}
+
 // sliceGainedReadyEndpoints: an EndpointSlice lists more ready endpoints than before.
 func sliceGainedReadyEndpoints(old, new client.Object) bool {
 	o, okOld := old.(*discoveryv1.EndpointSlice)

@@ -122,6 +122,24 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(h.events()).To(ContainElement(ContainSubstring("switched from blue to green")))
 	})
 
+	It("flips as soon as green's ReplicaSet is fully available, before its Deployment reports it", func() {
+		h.releaseFirst(h.release(imageV1))
+		h.startSecond(imageV2)
+		h.setEndpoints(deployv1alpha1.Green, 2)
+
+		By("keeping traffic on blue while the ReplicaSet has one of two pods ready")
+		h.setReplicaSetReady(deployv1alpha1.Green, 1)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+
+		By("flipping once it has both, while the Deployment's own status still counts none ready")
+		h.setReplicaSetReady(deployv1alpha1.Green, 2)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+		Expect(h.deployment(deployv1alpha1.Green).Status.ReadyReplicas).To(BeZero())
+		Expect(h.condition(deployv1alpha1.ConditionGreenAvailable).Message).To(ContainSubstring("2/2 replicas ready and 2 ready endpoints"))
+	})
+
 	It("does not migrate when the backup failed, and keeps blue serving", func() {
 		h.releaseFirst(h.release(imageV1))
 		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })

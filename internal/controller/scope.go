@@ -24,6 +24,7 @@ type releaseScope struct {
 
 	// The world, read once at the start of the pass.
 	deployments    map[deployv1alpha1.Color]*appsv1.Deployment
+	replicaSets    []appsv1.ReplicaSet // of both colours' Deployments
 	activeService  *corev1.Service
 	previewService *corev1.Service
 	jobs           map[string]*batchv1.Job
@@ -119,8 +120,8 @@ type failureFact struct {
 	message string
 }
 
-// observe reads the world of one release: its Deployments, Services, Jobs and the preview
-// Service's EndpointSlices. All reads go to the label-restricted cache.
+// observe reads the world of one release: its Deployments and their ReplicaSets, Services,
+// Jobs and the preview Service's EndpointSlices. All reads go to the label-restricted cache.
 func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *deployv1alpha1.SoftFactoryRelease) (*releaseScope, error) {
 	s := &releaseScope{
 		release:     release,
@@ -161,6 +162,12 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 	for i := range jobs.Items {
 		s.jobs[jobs.Items[i].Name] = &jobs.Items[i]
 	}
+
+	replicaSets := &appsv1.ReplicaSetList{}
+	if err := r.List(ctx, replicaSets, client.InNamespace(ns), r.childrenWith(replicaSetsByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
+		return nil, err
+	}
+	s.replicaSets = replicaSets.Items
 
 	slices := &discoveryv1.EndpointSliceList{}
 	if err := r.List(ctx, slices, client.InNamespace(ns), r.childrenWith(slicesByService, discoveryv1.LabelServiceName, release.PreviewServiceName())); err != nil {

@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -86,6 +87,7 @@ func nextAfter(d time.Duration) stepResult {
 // +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;update;patch
@@ -226,6 +228,16 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxCon
 		// becoming ready open the promotion gate: those passes jump the queue.
 		Watches(&appsv1.Deployment{}, prioritiseGateEvents(handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
 			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()), deploymentBecameSaturated)).
+		// Its ReplicaSet becoming available opens the gate a moment before the Deployment
+		// says so; every other ReplicaSet change reaches the release through its
+		// Deployment, so only that one is watched for.
+		Watches(&appsv1.ReplicaSet{}, prioritiseGateEvents(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), replicaSetBecameSaturated),
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc:  func(event.CreateEvent) bool { return false },
+				UpdateFunc:  func(e event.UpdateEvent) bool { return replicaSetBecameSaturated(e.ObjectOld, e.ObjectNew) },
+				DeleteFunc:  func(event.DeleteEvent) bool { return false },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+			})).
 		Owns(&batchv1.Job{}).
 		Owns(&batchv1.CronJob{}).
 		Owns(&corev1.Service{}).

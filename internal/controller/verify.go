@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
@@ -16,8 +17,9 @@ import (
 
 // reconcileGreenAvailability is the gate in front of the flip: the target colour counts
 // as available only when its Deployment has observed its generation and every replica is
-// updated, ready and available, and the preview Service's EndpointSlices list that many
-// ready endpoints of that colour. Past progressDeadlineSeconds, the release is aborted.
+// updated, ready and available (as its status says, or as its ReplicaSets say a moment
+// earlier), and the preview Service's EndpointSlices list that many ready endpoints of
+// that colour. Past progressDeadlineSeconds, the release is aborted.
 func (r *SoftFactoryReleaseReconciler) reconcileGreenAvailability(ctx context.Context, s *releaseScope) (stepResult, error) {
 	s.green = s.measureGreen()
 	switch s.green.phase {
@@ -52,8 +54,14 @@ func (s *releaseScope) measureGreen() greenFact {
 	f.readyReplicas = d.Status.ReadyReplicas
 	f.readyEndpoints = s.readyEndpoints(s.target)
 	f.deadline = progressDeadline(d, s.release.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds)
+	saturated := deploymentSaturated(d, f.wantReplicas)
+	if !saturated && replicaSetsSaturated(d, s.replicaSets, f.wantReplicas) {
+		// The ReplicaSet says so before the Deployment does.
+		saturated = true
+		f.readyReplicas = f.wantReplicas
+	}
 	switch {
-	case !deploymentSaturated(d, f.wantReplicas):
+	case !saturated:
 		f.phase = greenProgressing
 	case f.readyEndpoints < f.wantReplicas:
 		f.phase = greenWaitingForEndpoints
@@ -79,6 +87,58 @@ func deploymentSaturated(d *appsv1.Deployment, want int32) bool {
 		st.UpdatedReplicas == want &&
 		st.ReadyReplicas == want &&
 		st.AvailableReplicas == want
+}
+
+// deploymentRevisionAnnotation is the Deployment controller's revision number, on a
+// Deployment (its current ReplicaSet's) and on each of its ReplicaSets.
+const deploymentRevisionAnnotation = "deployment.kubernetes.io/revision"
+
+// replicaSetsSaturated is deploymentSaturated read from the ReplicaSets the Deployment
+// controller computes the Deployment's status from, one write before it publishes it
+// (about 10 ms on a quiet cluster here): the traffic can move that much sooner, on the
+// same facts.
+//
+// It takes from the Deployment only what it writes early in a rollout: it has seen the
+// current spec, the ReplicaSet of that spec is its current revision, and that ReplicaSet
+// has all its pods (updatedReplicas). The rest comes from the ReplicaSets: the current
+// one has every pod ready and available, at its wanted replicas, and no other ReplicaSet
+// of the Deployment has a pod left. Anything unclear (no current ReplicaSet in the cache
+// yet, two claiming the revision, a ReplicaSet of another revision of ours) says no, and
+// the gate waits for the Deployment's own status.
+func replicaSetsSaturated(d *appsv1.Deployment, replicaSets []appsv1.ReplicaSet, want int32) bool {
+	st := d.Status
+	current := d.Annotations[deploymentRevisionAnnotation]
+	if current == "" || st.ObservedGeneration < d.Generation || ptr.Deref(d.Spec.Replicas, 1) != want || st.UpdatedReplicas != want {
+		return false
+	}
+	var newest *appsv1.ReplicaSet
+	for i := range replicaSets {
+		rs := &replicaSets[i]
+		if !metav1.IsControlledBy(rs, d) {
+			continue
+		}
+		if rs.Annotations[deploymentRevisionAnnotation] != current {
+			if rs.Status.Replicas != 0 {
+				return false // pods of an older template are still there
+			}
+			continue
+		}
+		if newest != nil {
+			return false
+		}
+		newest = rs
+	}
+	return newest != nil && newest.Labels[deployv1alpha1.LabelRevision] == deploymentRevision(d) &&
+		ptr.Deref(newest.Spec.Replicas, 1) == want && replicaSetSaturated(newest)
+}
+
+// replicaSetSaturated: the ReplicaSet controller has seen the ReplicaSet's current spec
+// and every one of its replicas (at least one) is ready and available.
+func replicaSetSaturated(rs *appsv1.ReplicaSet) bool {
+	want := ptr.Deref(rs.Spec.Replicas, 1)
+	st := rs.Status
+	return want > 0 && st.ObservedGeneration >= rs.Generation &&
+		st.Replicas == want && st.ReadyReplicas == want && st.AvailableReplicas == want
 }
 
 // readyEndpoints counts the preview Service's ready endpoints that belong to pods of
