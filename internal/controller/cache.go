@@ -3,11 +3,12 @@ package controller
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TrimDeployment is the informer-cache transform for the colours' Deployments. The cache
 // keeps what a pass reads (metadata, replicas, selector, each container's name and image,
-// status) and drops the rest of the pod template, most of a Deployment's size: at 1,000
+// status, a hash of the pod template) and drops the rest of the pod template, most of a Deployment's size: at 1,000
 // releases that is 2,000 pod templates the operator would otherwise hold for nothing.
 // The template is only ever written from the spec, replaced whole (deploymentPatch), so
 // nothing is computed against the dropped part.
@@ -25,21 +26,49 @@ func TrimDeployment(obj any) (any, error) {
 	d.Spec = appsv1.DeploymentSpec{
 		Replicas: d.Spec.Replicas,
 		Selector: d.Spec.Selector,
-		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: containers}},
+		Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{templateHashKey: podTemplateHash(&d.Spec.Template)}},
+			Spec:       corev1.PodSpec{Containers: containers},
+		},
 	}
 	return d, nil
 }
 
 // TrimReplicaSet is the informer-cache transform for the colours' ReplicaSets, which the
-// promotion gate reads (replicaSetsSaturated): metadata (owner, labels, annotations,
-// generation), replicas and status. The pod template and selector are dropped: the
-// gate never compares templates, it matches the Deployment's revision annotation.
+// promotion gate reads (replicaSetsSaturated): metadata, replicas, status, and the hash
+// of the pod template in place of the template.
 func TrimReplicaSet(obj any) (any, error) {
 	rs, ok := obj.(*appsv1.ReplicaSet)
 	if !ok {
 		return obj, nil
 	}
 	rs.ManagedFields = nil
-	rs.Spec = appsv1.ReplicaSetSpec{Replicas: rs.Spec.Replicas}
+	rs.Spec = appsv1.ReplicaSetSpec{
+		Replicas: rs.Spec.Replicas,
+		Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{templateHashKey: podTemplateHash(&rs.Spec.Template)}},
+		},
+	}
 	return rs, nil
+}
+
+// templateHashKey: the cache's copies of Deployments and ReplicaSets keep a hash of their
+// pod template under this key of the (otherwise dropped) template's annotations. It is
+// never written to the API server: no patch is computed from a cached template. Equal
+// hashes mean a ReplicaSet runs its Deployment's current template, the test the
+// Deployment controller itself uses to find its new ReplicaSet.
+const templateHashKey = "deploy.softfactory.io/template-hash"
+
+// podTemplateHash hashes a pod template as the API server stores it, without the
+// pod-template-hash label the Deployment controller adds to its ReplicaSets' copies.
+func podTemplateHash(t *corev1.PodTemplateSpec) string {
+	c := t.DeepCopy()
+	delete(c.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	return hashOf(c)
+}
+
+// cachedTemplateHash is the template hash a cache transform left, or "" on an object
+// that did not come from the cache (an API response).
+func cachedTemplateHash(t *corev1.PodTemplateSpec) string {
+	return t.Annotations[templateHashKey]
 }

@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,8 +17,9 @@ import (
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-// trimmingClient hands the reconciler Deployments as the operator's cache holds them,
-// through TrimDeployment; envtest's direct client returns them whole.
+// trimmingClient hands the reconciler Deployments and ReplicaSets as the operator's cache
+// holds them, through TrimDeployment and TrimReplicaSet; envtest's direct client returns
+// them whole.
 type trimmingClient struct {
 	*countingClient
 }
@@ -28,7 +28,15 @@ func (c *trimmingClient) Get(ctx context.Context, key client.ObjectKey, obj clie
 	if err := c.countingClient.Get(ctx, key, obj, opts...); err != nil {
 		return err
 	}
-	_, err := TrimDeployment(obj)
+	return trimForCache(obj)
+}
+
+// trimForCache applies the cache transforms of the kinds the reconciler reads trimmed.
+func trimForCache(obj any) error {
+	if _, err := TrimDeployment(obj); err != nil {
+		return err
+	}
+	_, err := TrimReplicaSet(obj)
 	return err
 }
 
@@ -36,10 +44,7 @@ func (c *trimmingClient) List(ctx context.Context, list client.ObjectList, opts 
 	if err := c.countingClient.List(ctx, list, opts...); err != nil {
 		return err
 	}
-	return meta.EachListItem(list, func(obj runtime.Object) error {
-		_, err := TrimDeployment(obj)
-		return err
-	})
+	return meta.EachListItem(list, func(obj runtime.Object) error { return trimForCache(obj) })
 }
 
 var _ = Describe("Deployments trimmed in the cache", func() {
@@ -58,23 +63,38 @@ var _ = Describe("Deployments trimmed in the cache", func() {
 		Expect(trimmed.Spec.Template.Labels).To(BeEmpty())
 	})
 
-	It("keeps of a ReplicaSet only its metadata, replicas and status", func() {
+	It("keeps of a ReplicaSet its metadata, replicas, status and the hash of the template its Deployment has", func() {
+		h := newHarness()
+		d := buildDeployment(h.release(imageV1), deployv1alpha1.Blue, "abc", 2)
+		template := d.Spec.Template.DeepCopy()
+		template.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = "5d9c7"
 		rs := &appsv1.ReplicaSet{
-			ObjectMeta: metav1.ObjectMeta{Name: "shop-green-1", Annotations: map[string]string{deploymentRevisionAnnotation: "3"},
+			ObjectMeta: metav1.ObjectMeta{Name: "shop-blue-5d9c7", Labels: template.Labels,
 				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}},
-			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}},
-				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: imageV1}}}}},
+			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: template.Labels},
+				Template: *template},
 			Status: appsv1.ReplicaSetStatus{Replicas: 2, ReadyReplicas: 2},
 		}
 		out, err := TrimReplicaSet(rs)
 		Expect(err).NotTo(HaveOccurred())
 		trimmed := out.(*appsv1.ReplicaSet)
-		Expect(trimmed.Annotations).To(HaveKeyWithValue(deploymentRevisionAnnotation, "3"))
+		Expect(trimmed.Labels).To(HaveKeyWithValue(deployv1alpha1.LabelRevision, "abc"))
 		Expect(trimmed.ManagedFields).To(BeNil())
 		Expect(*trimmed.Spec.Replicas).To(Equal(int32(2)))
 		Expect(trimmed.Spec.Selector).To(BeNil())
 		Expect(trimmed.Spec.Template.Spec.Containers).To(BeEmpty())
 		Expect(trimmed.Status.ReadyReplicas).To(Equal(int32(2)))
+
+		trimmedDeployment, err := TrimDeployment(d)
+		Expect(err).NotTo(HaveOccurred())
+		hash := cachedTemplateHash(&trimmedDeployment.(*appsv1.Deployment).Spec.Template)
+		Expect(hash).NotTo(BeEmpty())
+		Expect(cachedTemplateHash(&trimmed.Spec.Template)).To(Equal(hash), "the ReplicaSet's copy differs only by the pod-template-hash label")
+
+		other := buildDeployment(h.release(imageV2), deployv1alpha1.Blue, "def", 2)
+		trimmedOther, err := TrimDeployment(other)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cachedTemplateHash(&trimmedOther.(*appsv1.Deployment).Spec.Template)).NotTo(Equal(hash))
 	})
 
 	It("replaces the template whole without reading it, keeps others' metadata, and writes nothing once settled", func() {

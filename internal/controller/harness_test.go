@@ -237,28 +237,27 @@ func (h *harness) setReady(c deployv1alpha1.Color, ready int32) {
 }
 
 // setReplicaSetReady plays the Deployment and ReplicaSet controllers up to the moment
-// before the Deployment reports its pods ready: the Deployment has seen its spec, made a
-// ReplicaSet its current revision and counted that ReplicaSet's pods, and the
-// ReplicaSet has ready of them ready. envtest runs neither controller.
+// before the Deployment reports its pods ready: the Deployment has seen its spec and
+// made a ReplicaSet of its template, and the ReplicaSet has ready of its pods ready.
+// envtest runs neither controller. Only a reconciler reading through trimmingClient (as
+// the operator reads its cache) can match the two templates.
 func (h *harness) setReplicaSetReady(c deployv1alpha1.Color, ready int32) {
 	GinkgoHelper()
 	d := h.deployment(c)
 	Expect(d).NotTo(BeNil())
 	want := ptr.Deref(d.Spec.Replicas, 1)
-	const revision = "2"
-	d.Annotations[deploymentRevisionAnnotation] = revision
-	Expect(k8sClient.Update(ctx, d)).To(Succeed())
-	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want, UpdatedReplicas: want}
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want}
 	Expect(k8sClient.Status().Update(ctx, d)).To(Succeed())
 
 	rs := &appsv1.ReplicaSet{}
 	key := client.ObjectKey{Namespace: h.ns, Name: d.Name + "-" + deploymentRevision(d)}
 	if err := k8sClient.Get(ctx, key, rs); err != nil {
+		template := d.Spec.Template.DeepCopy()
+		template.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = deploymentRevision(d)
 		rs = &appsv1.ReplicaSet{
-			ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: h.ns, Labels: d.Spec.Template.Labels,
-				Annotations:     map[string]string{deploymentRevisionAnnotation: revision},
+			ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: h.ns, Labels: template.Labels,
 				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
-			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To(want), Selector: d.Spec.Selector, Template: d.Spec.Template},
+			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To(want), Selector: &metav1.LabelSelector{MatchLabels: template.Labels}, Template: *template},
 		}
 		Expect(k8sClient.Create(ctx, rs)).To(Succeed())
 	}

@@ -89,47 +89,41 @@ func deploymentSaturated(d *appsv1.Deployment, want int32) bool {
 		st.AvailableReplicas == want
 }
 
-// deploymentRevisionAnnotation is the Deployment controller's revision number, on a
-// Deployment (its current ReplicaSet's) and on each of its ReplicaSets.
-const deploymentRevisionAnnotation = "deployment.kubernetes.io/revision"
-
 // replicaSetsSaturated is deploymentSaturated read from the ReplicaSets the Deployment
-// controller computes the Deployment's status from, one write before it publishes it
-// (about 10 ms on a quiet cluster here): the traffic can move that much sooner, on the
-// same facts.
+// controller computes the Deployment's status from, before it publishes it: about 10 ms
+// on a quiet cluster here, seconds when it is busy with a burst of rollouts. The traffic
+// moves that much sooner, on the same facts.
 //
-// It takes from the Deployment only what it writes early in a rollout: it has seen the
-// current spec, the ReplicaSet of that spec is its current revision, and that ReplicaSet
-// has all its pods (updatedReplicas). The rest comes from the ReplicaSets: the current
-// one has every pod ready and available, at its wanted replicas, and no other ReplicaSet
-// of the Deployment has a pod left. Anything unclear (no current ReplicaSet in the cache
-// yet, two claiming the revision, a ReplicaSet of another revision of ours) says no, and
-// the gate waits for the Deployment's own status.
+// From the Deployment it takes only what the Deployment controller writes at the start
+// of a rollout: it has seen the current spec, at the wanted replicas. The rest comes from
+// its ReplicaSets, found the way the Deployment controller finds them (by template, the
+// cache keeps a hash of each): the one of the current template has every pod ready and
+// available at the wanted count, and no other has a pod left. Anything unclear (the
+// current ReplicaSet not in the cache yet, two of them, an object from outside the
+// cache) says no, and the gate waits for the Deployment's own status.
 func replicaSetsSaturated(d *appsv1.Deployment, replicaSets []appsv1.ReplicaSet, want int32) bool {
-	st := d.Status
-	current := d.Annotations[deploymentRevisionAnnotation]
-	if current == "" || st.ObservedGeneration < d.Generation || ptr.Deref(d.Spec.Replicas, 1) != want || st.UpdatedReplicas != want {
+	template := cachedTemplateHash(&d.Spec.Template)
+	if template == "" || d.Status.ObservedGeneration < d.Generation || ptr.Deref(d.Spec.Replicas, 1) != want {
 		return false
 	}
-	var newest *appsv1.ReplicaSet
+	var current *appsv1.ReplicaSet
 	for i := range replicaSets {
 		rs := &replicaSets[i]
 		if !metav1.IsControlledBy(rs, d) {
 			continue
 		}
-		if rs.Annotations[deploymentRevisionAnnotation] != current {
+		if cachedTemplateHash(&rs.Spec.Template) != template {
 			if rs.Status.Replicas != 0 {
-				return false // pods of an older template are still there
+				return false // pods of another template are still there
 			}
 			continue
 		}
-		if newest != nil {
+		if current != nil {
 			return false
 		}
-		newest = rs
+		current = rs
 	}
-	return newest != nil && newest.Labels[deployv1alpha1.LabelRevision] == deploymentRevision(d) &&
-		ptr.Deref(newest.Spec.Replicas, 1) == want && replicaSetSaturated(newest)
+	return current != nil && ptr.Deref(current.Spec.Replicas, 1) == want && replicaSetSaturated(current)
 }
 
 // replicaSetSaturated: the ReplicaSet controller has seen the ReplicaSet's current spec

@@ -4,87 +4,85 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-
-	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
 func TestReplicaSetsSaturatedNeedsEveryFactTheDeploymentStatusWouldGive(t *testing.T) {
 	const want = 2
-	// The Deployment as its controller leaves it early in a rollout: it has seen the spec,
-	// made revision 7 its current ReplicaSet and created that one's pods, none ready yet.
+	withHash := func(hash string) corev1.PodTemplateSpec {
+		return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{templateHashKey: hash}}}
+	}
+	// The Deployment, as the cache holds it, once its controller has seen the new
+	// template: nothing counted ready yet in its own status.
 	deployment := func() *appsv1.Deployment {
 		return &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: "shop-green", Namespace: "prod", UID: types.UID("dep-uid"), Generation: 4,
-				Annotations: map[string]string{deploymentRevisionAnnotation: "7", deployv1alpha1.RevisionAnnotation: "rev-b"}},
-			Spec:   appsv1.DeploymentSpec{Replicas: ptr.To[int32](want)},
-			Status: appsv1.DeploymentStatus{ObservedGeneration: 4, Replicas: want, UpdatedReplicas: want},
+			ObjectMeta: metav1.ObjectMeta{Name: "shop-green", Namespace: "prod", UID: types.UID("dep-uid"), Generation: 4},
+			Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](want), Template: withHash("new")},
+			Status:     appsv1.DeploymentStatus{ObservedGeneration: 4, Replicas: want},
 		}
 	}
-	replicaSet := func(revision, ours string, replicas, ready int32) appsv1.ReplicaSet {
+	replicaSet := func(hash string, replicas, ready int32) appsv1.ReplicaSet {
 		return appsv1.ReplicaSet{
-			ObjectMeta: metav1.ObjectMeta{Name: "shop-green-" + revision, Namespace: "prod", Generation: 3,
-				Annotations: map[string]string{deploymentRevisionAnnotation: revision},
-				Labels:      map[string]string{deployv1alpha1.LabelRevision: ours},
+			ObjectMeta: metav1.ObjectMeta{Name: "shop-green-" + hash, Namespace: "prod", Generation: 3,
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop-green",
 					UID: types.UID("dep-uid"), Controller: ptr.To(true)}}},
-			Spec:   appsv1.ReplicaSetSpec{Replicas: ptr.To(replicas)},
+			Spec:   appsv1.ReplicaSetSpec{Replicas: ptr.To(replicas), Template: withHash(hash)},
 			Status: appsv1.ReplicaSetStatus{ObservedGeneration: 3, Replicas: replicas, ReadyReplicas: ready, AvailableReplicas: ready},
 		}
 	}
-	oldDrained := replicaSet("6", "rev-a", 0, 0)
 
 	cases := []struct {
 		name   string
 		change func(d *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet
 		want   bool
 	}{
-		{"current ReplicaSet fully available, the old one drained", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet { return rs }, true},
+		{"the current template's ReplicaSet fully available, the old one drained", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet { return rs }, true},
 		{"one pod not ready", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
 			rs[1].Status.AvailableReplicas, rs[1].Status.ReadyReplicas = 1, 1
 			return rs
 		}, false},
-		{"the old ReplicaSet still has a pod", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
+		{"ready but not yet available (minReadySeconds)", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
+			rs[1].Status.AvailableReplicas = 0
+			return rs
+		}, false},
+		{"the old template's ReplicaSet still has a pod", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
 			rs[0].Status.Replicas = 1
 			return rs
+		}, false},
+		{"the old template's ReplicaSet is the one fully available (the new one not made yet)", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
+			return []appsv1.ReplicaSet{replicaSet("old", want, want)}
 		}, false},
 		{"the Deployment controller has not seen the spec", func(d *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
 			d.Generation = 5
 			return rs
 		}, false},
-		{"the Deployment controller has not counted the new pods", func(d *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
-			d.Status.UpdatedReplicas = 0
-			return rs
-		}, false},
-		{"the current revision's ReplicaSet is not in the cache yet", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
-			return rs[:1]
-		}, false},
 		{"the ReplicaSet controller has not seen its spec", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
 			rs[1].Generation = 4
 			return rs
 		}, false},
-		{"the current ReplicaSet runs another revision of ours", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
-			rs[1].Labels[deployv1alpha1.LabelRevision] = "rev-a"
-			return rs
-		}, false},
-		{"two ReplicaSets claim the current revision", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
-			return append(rs, replicaSet("7", "rev-b", want, want))
+		{"two ReplicaSets of the current template", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
+			return append(rs, replicaSet("new", want, want))
 		}, false},
 		{"a ReplicaSet of another Deployment is ignored", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
-			other := replicaSet("7", "rev-b", 3, 1)
+			other := replicaSet("new", 3, 1)
 			other.OwnerReferences[0].UID = "other-uid"
 			return append(rs, other)
 		}, true},
 		{"scaled to another count than wanted", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
-			rs[1] = replicaSet("7", "rev-b", 3, 3)
+			rs[1] = replicaSet("new", 3, 3)
+			return rs
+		}, false},
+		{"a Deployment not from the cache (no template hash)", func(d *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
+			d.Spec.Template = corev1.PodTemplateSpec{}
 			return rs
 		}, false},
 	}
 	for _, tc := range cases {
 		d := deployment()
-		rs := tc.change(d, []appsv1.ReplicaSet{oldDrained, replicaSet("7", "rev-b", want, want)})
+		rs := tc.change(d, []appsv1.ReplicaSet{replicaSet("old", 0, 0), replicaSet("new", want, want)})
 		if got := replicaSetsSaturated(d, rs, want); got != tc.want {
 			t.Errorf("%s: replicaSetsSaturated = %v, want %v", tc.name, got, tc.want)
 		}
