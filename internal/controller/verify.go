@@ -94,16 +94,20 @@ func deploymentSaturated(d *appsv1.Deployment, want int32) bool {
 // on a quiet cluster here, seconds when it is busy with a burst of rollouts. The traffic
 // moves that much sooner, on the same facts.
 //
-// From the Deployment it takes only what the Deployment controller writes at the start
-// of a rollout: it has seen the current spec, at the wanted replicas. The rest comes from
-// its ReplicaSets, found the way the Deployment controller finds them (by template, the
+// From the Deployment it takes only its spec: the template and the wanted replicas. Its
+// ReplicaSets are found the way the Deployment controller finds them, by template (the
 // cache keeps a hash of each): the one of the current template has every pod ready and
-// available at the wanted count, and no other has a pod left. Anything unclear (the
-// current ReplicaSet not in the cache yet, two of them, an object from outside the
-// cache) says no, and the gate waits for the Deployment's own status.
+// available at the wanted count, as its own controller has observed, and no other has a
+// pod left. That is what "the Deployment has observed its generation and every replica
+// is updated, ready and available" stands for, without waiting for the Deployment
+// controller to say it has observed anything: in a burst it writes observedGeneration
+// seconds late, often together with "available". Only that controller creates or scales
+// a ReplicaSet, so a full one of the current template at the wanted count is its doing.
+// Anything unclear (the current ReplicaSet not in the cache yet, two of them, an object
+// from outside the cache) says no, and the gate waits for the Deployment's own status.
 func replicaSetsSaturated(d *appsv1.Deployment, replicaSets []appsv1.ReplicaSet, want int32) bool {
 	template := cachedTemplateHash(&d.Spec.Template)
-	if template == "" || d.Status.ObservedGeneration < d.Generation || ptr.Deref(d.Spec.Replicas, 1) != want {
+	if template == "" || ptr.Deref(d.Spec.Replicas, 1) != want {
 		return false
 	}
 	var current *appsv1.ReplicaSet

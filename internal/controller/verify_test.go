@@ -55,8 +55,12 @@ func TestReplicaSetsSaturatedNeedsEveryFactTheDeploymentStatusWouldGive(t *testi
 		{"the old template's ReplicaSet is the one fully available (the new one not made yet)", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
 			return []appsv1.ReplicaSet{replicaSet("old", want, want)}
 		}, false},
-		{"the Deployment controller has not seen the spec", func(d *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
+		{"the Deployment controller has not said it has seen the spec, but made its ReplicaSet", func(d *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
 			d.Generation = 5
+			return rs
+		}, true},
+		{"the current template's ReplicaSet from an earlier rollout, not yet scaled to the wanted count", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {
+			rs[1] = replicaSet("new", 0, 0)
 			return rs
 		}, false},
 		{"the ReplicaSet controller has not seen its spec", func(_ *appsv1.Deployment, rs []appsv1.ReplicaSet) []appsv1.ReplicaSet {

@@ -53,7 +53,7 @@ func dataOf(res *results) plotData {
 		if g.Context != "" {
 			continue
 		}
-		flip := g.pooled(func(s flipSample) float64 { return s.FlipMs })
+		flip := g.pooled(flipLatency)
 		if g.Kind == "burst" {
 			d.atOnceP50 = append(d.atOnceP50, [2]float64{float64(g.AtOnce), flip.P50})
 			d.atOnceP99 = append(d.atOnceP99, [2]float64{float64(g.AtOnce), flip.P99})

@@ -69,28 +69,34 @@ type flipRun struct {
 	Load               string          `json:"load"`
 	Samples            []flipSample    `json:"samples"`
 
-	Flip         summary            `json:"flip"`
-	GateToFlip   summary            `json:"gateToFlip"`
-	RSToFlip     summary            `json:"replicaSetToFlip"`
-	EndpointsLag summary            `json:"endpointsLag"`
-	ApplyToFlip  summary            `json:"applyToFlip"`
-	FlipToStatus summary            `json:"flipToStatus"`
-	Overhead     summary            `json:"overhead"`
-	Gaps         map[string]summary `json:"gaps"`
+	// Flip is the issue's flip latency (flipLatency); DeploymentFlip the same from the
+	// Deployment's "available".
+	Flip           summary            `json:"flip"`
+	DeploymentFlip summary            `json:"deploymentFlip"`
+	GateToFlip     summary            `json:"gateToFlip"`
+	EndpointsLag   summary            `json:"endpointsLag"`
+	ApplyToFlip    summary            `json:"applyToFlip"`
+	FlipToStatus   summary            `json:"flipToStatus"`
+	Overhead       summary            `json:"overhead"`
+	Gaps           map[string]summary `json:"gaps"`
 }
 
 // flipSample is one release update as the watcher saw it (milliseconds).
 type flipSample struct {
 	Release string `json:"release"`
-	// FlipMs: Deployment fully available -> active Service selector changed (the issue's
-	// flip latency).
+	// FlipMs: the new colour's Deployment fully available -> active Service selector
+	// changed. Runs before 2026-11-26 05:00Z timed the flip only from this.
 	FlipMs float64 `json:"flipMs"`
-	// ReplicaSetFlipMs: the new ReplicaSet fully available -> flip (the issue's words
-	// taken literally; the Deployment reports available one write after its ReplicaSet),
-	// and ReplicaSetLagMs: ReplicaSet available -> Deployment available.
-	ReplicaSetFlipMs float64 `json:"replicaSetFlipMs"`
-	ReplicaSetLagMs  float64 `json:"replicaSetLagMs"`
+	// ReplicaSetFlipMs: the Deployment's new ReplicaSet fully available -> flip: the
+	// issue's flip latency (its "new ReplicaSet fully available"). The Deployment
+	// controller reports the Deployment available one write after its ReplicaSet, so
+	// this is the earlier start. ReplicaSetLagMs: ReplicaSet -> Deployment available.
+	// Both nil in results of runs that did not record them.
+	ReplicaSetFlipMs *float64 `json:"replicaSetFlipMs,omitempty"`
+	ReplicaSetLagMs  *float64 `json:"replicaSetLagMs,omitempty"`
 	// GateToFlipMs: the later of "available" and "preview endpoints ready" -> flip.
+	// "available" is the new ReplicaSet's (the Deployment's in runs that did not record
+	// the ReplicaSet's).
 	GateToFlipMs float64 `json:"gateToFlipMs"`
 	// EndpointsLagMs: available -> preview EndpointSlices list every new pod ready
 	// (negative when the endpoints came first).
@@ -117,9 +123,9 @@ func (r *flipRun) summarize() {
 		}
 		return summarize(v)
 	}
-	r.Flip = pick(func(s flipSample) float64 { return s.FlipMs })
+	r.Flip = pick(flipLatency)
+	r.DeploymentFlip = pick(func(s flipSample) float64 { return s.FlipMs })
 	r.GateToFlip = pick(func(s flipSample) float64 { return s.GateToFlipMs })
-	r.RSToFlip = pick(func(s flipSample) float64 { return s.ReplicaSetFlipMs })
 	r.EndpointsLag = pick(func(s flipSample) float64 { return s.EndpointsLagMs })
 	r.ApplyToFlip = pick(func(s flipSample) float64 { return s.ApplyToFlipMs })
 	r.FlipToStatus = pick(func(s flipSample) float64 { return s.FlipToStatusMs })
@@ -128,6 +134,15 @@ func (r *flipRun) summarize() {
 	for _, g := range []string{gapStartGreen, gapFlip, gapScaleDown, gapSucceeded} {
 		r.Gaps[g] = pick(func(s flipSample) float64 { return s.GapsMs[g] })
 	}
+}
+
+// flipLatency is the issue's flip latency of a sample: from the new ReplicaSet fully
+// available, or, in results of runs that did not record that, from the Deployment.
+func flipLatency(s flipSample) float64 {
+	if s.ReplicaSetFlipMs != nil {
+		return *s.ReplicaSetFlipMs
+	}
+	return s.FlipMs
 }
 
 type memoryPoint struct {

@@ -89,13 +89,13 @@ func (res *results) summary() string {
 	}
 
 	b.WriteString("\n## Flip latency (ms), pooled over rounds\n\n")
-	b.WriteString("Flip: Deployment fully available → active Service selector changed. From ReplicaSet: the Deployment's new ReplicaSet fully available → flipped (the Deployment controller reports the Deployment available one write after its ReplicaSet). Gate→flip: the later of available and preview endpoints ready → flip. Overhead: the step gaps summed per release.\n\n")
-	b.WriteString("| updates | releases present | rounds × releases | flip p50 | flip p99 | from ReplicaSet p50 | from ReplicaSet p99 | gate→flip p50 | gate→flip p99 | endpoints after available p50 | apply→flip p50 | all promoted (s, median / max over rounds) | overhead p50 | overhead p99 | writes per release (median) |\n")
+	b.WriteString("Flip: the new colour's new ReplicaSet fully available → active Service selector changed (the issue's definition). From Deployment: the same from the Deployment fully available, which its controller reports one write after the ReplicaSet. Gate→flip: the later of available (the ReplicaSet) and preview endpoints ready → flip. Overhead: the step gaps summed per release.\n\n")
+	b.WriteString("| updates | releases present | rounds × releases | flip p50 | flip p99 | from Deployment p50 | from Deployment p99 | gate→flip p50 | gate→flip p99 | endpoints after available p50 | apply→flip p50 | all promoted (s, median / max over rounds) | overhead p50 | overhead p99 | writes per release (median) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, g := range res.groups() {
 		what := g.describe()
-		flip := g.pooled(func(s flipSample) float64 { return s.FlipMs })
-		fromRS := g.pooled(func(s flipSample) float64 { return s.ReplicaSetFlipMs })
+		flip := g.pooled(flipLatency)
+		fromDeployment := g.pooled(func(s flipSample) float64 { return s.FlipMs })
 		gate := g.pooled(func(s flipSample) float64 { return s.GateToFlipMs })
 		lag := g.pooled(func(s flipSample) float64 { return s.EndpointsLagMs })
 		apply := g.pooled(func(s flipSample) float64 { return s.ApplyToFlipMs })
@@ -106,7 +106,7 @@ func (res *results) summary() string {
 				g.roundMax(func(r flipRun) float64 { return r.AllPromotedSeconds }), g.roundMedian(lastAvailableSeconds))
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d × %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %s | %.0f | %.0f | %.1f |\n",
-			what, g.Releases, len(g.Runs), g.Runs[0].Updated, flip.P50, flip.P99, fromRS.P50, fromRS.P99, gate.P50, gate.P99, lag.P50, apply.P50, all,
+			what, g.Releases, len(g.Runs), g.Runs[0].Updated, flip.P50, flip.P99, fromDeployment.P50, fromDeployment.P99, gate.P50, gate.P99, lag.P50, apply.P50, all,
 			over.P50, over.P99, g.roundMedian(writesPerRelease))
 	}
 
