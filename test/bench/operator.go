@@ -5,7 +5,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -46,10 +48,26 @@ func freeLoopbackAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// start runs the operator and waits until its readiness endpoint answers. The log is
-// appended to, with a marker line per start, and timestamps in RFC 3339 with
-// nanoseconds so start-up phases can be timed from it.
+// errPortTaken: a loopback port freeLoopbackAddr picked was taken by another process
+// (an outgoing connection's ephemeral port, say) before the operator bound it.
+var errPortTaken = errors.New("a loopback port was taken before the operator bound it")
+
+// start runs the operator and waits until its readiness and metrics endpoints answer,
+// on other ports again if one was taken meanwhile. The log is appended to, with a
+// marker line per start, and timestamps in RFC 3339 with nanoseconds so start-up phases
+// can be timed from it.
 func (o *operator) start() error {
+	var err error
+	for range 3 {
+		if err = o.startOnce(); !errors.Is(err, errPortTaken) {
+			return err
+		}
+		log.Printf("The operator lost a loopback port to another process before binding it; starting it again on others")
+	}
+	return err
+}
+
+func (o *operator) startOnce() error {
 	if o.cmd != nil {
 		return fmt.Errorf("the operator is already running")
 	}
@@ -95,18 +113,36 @@ func (o *operator) start() error {
 		select {
 		case <-exited:
 			o.cmd = nil
+			if strings.Contains(tail(o.logPath, 40), "address already in use") {
+				return errPortTaken
+			}
 			return fmt.Errorf("the operator exited during start-up; the end of its log (%s):\n%s", o.logPath, tail(o.logPath, 15))
 		default:
 		}
-		if resp, err := http.Get("http://" + o.healthAddr + "/readyz"); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+		if answers(o.healthAddr, "/readyz") {
+			// The metrics server binds its port apart from the probes; if that port was
+			// taken, /metrics answers from someone else, or not at all.
+			if answers(o.metricsAddr, "/metrics") {
 				return nil
+			}
+			if strings.Contains(tail(o.logPath, 40), "address already in use") {
+				o.stop()
+				return errPortTaken
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("the operator was not ready within 2 minutes; see %s", o.logPath)
+}
+
+// answers says whether GET http://addr+path returns 200.
+func answers(addr, path string) bool {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // stop shuts the operator down cleanly (SIGTERM), or kills it after 15 s.
