@@ -16,21 +16,19 @@ import (
 // in one namespace each pass would scan thousands of Jobs, ReplicaSets and EndpointSlices
 // to find a handful. Deployments and Services have fixed names and are read by key.
 const (
-	// jobsByRelease indexes Jobs by the release's instance label.
-	jobsByRelease = "softfactory.release"
+	// childrenByRelease indexes Jobs and ReplicaSets by the release's instance label
+	// (ReplicaSets inherit it from the pod template).
+	childrenByRelease = "softfactory.release"
 	// slicesByService indexes EndpointSlices by the name of their Service.
 	slicesByService = "softfactory.service"
-	// replicaSetsByRelease indexes ReplicaSets by the release's instance label, which
-	// they inherit from the pod template.
-	replicaSetsByRelease = "softfactory.release"
 )
 
 // indexChildren registers the indexes with the manager's cache.
 func indexChildren(ctx context.Context, indexer client.FieldIndexer) error {
-	if err := indexer.IndexField(ctx, &batchv1.Job{}, jobsByRelease, labelValue(deployv1alpha1.LabelInstance)); err != nil {
+	if err := indexer.IndexField(ctx, &batchv1.Job{}, childrenByRelease, labelValue(deployv1alpha1.LabelInstance)); err != nil {
 		return err
 	}
-	if err := indexer.IndexField(ctx, &appsv1.ReplicaSet{}, replicaSetsByRelease, labelValue(deployv1alpha1.LabelInstance)); err != nil {
+	if err := indexer.IndexField(ctx, &appsv1.ReplicaSet{}, childrenByRelease, labelValue(deployv1alpha1.LabelInstance)); err != nil {
 		return err
 	}
 	return indexer.IndexField(ctx, &discoveryv1.EndpointSlice{}, slicesByService, labelValue(discoveryv1.LabelServiceName))

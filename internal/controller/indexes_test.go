@@ -52,7 +52,7 @@ var _ = Describe("Listing a release's children from the indexed cache", func() {
 		for _, r := range []*SoftFactoryReleaseReconciler{{Client: k8sClient}, {Client: cached, indexed: true}} {
 			Eventually(func(g Gomega) {
 				jobs := &batchv1.JobList{}
-				g.Expect(r.List(specCtx, jobs, client.InNamespace(ns.Name), r.childrenWith(jobsByRelease, deployv1alpha1.LabelInstance, "shop"))).To(Succeed())
+				g.Expect(r.List(specCtx, jobs, client.InNamespace(ns.Name), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, "shop"))).To(Succeed())
 				g.Expect(jobs.Items).To(HaveLen(1))
 				g.Expect(jobs.Items[0].Name).To(Equal("shop-backup-abc"))
 

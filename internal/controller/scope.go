@@ -156,7 +156,7 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 	}
 
 	jobs := &batchv1.JobList{}
-	if err := r.List(ctx, jobs, client.InNamespace(ns), r.childrenWith(jobsByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
+	if err := r.List(ctx, jobs, client.InNamespace(ns), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
 		return nil, err
 	}
 	for i := range jobs.Items {
@@ -164,7 +164,7 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 	}
 
 	replicaSets := &appsv1.ReplicaSetList{}
-	if err := r.List(ctx, replicaSets, client.InNamespace(ns), r.childrenWith(replicaSetsByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
+	if err := r.List(ctx, replicaSets, client.InNamespace(ns), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
 		return nil, err
 	}
 	s.replicaSets = replicaSets.Items
