@@ -8,8 +8,9 @@ import (
 
 // TrimDeployment is the informer-cache transform for the colours' Deployments. The cache
 // keeps what a pass reads (metadata, replicas, selector, each container's name and image,
-// status, a hash of the pod template) and drops the rest of the pod template, most of a Deployment's size: at 1,000
-// releases that is 2,000 pod templates the operator would otherwise hold for nothing.
+// status, a hash of the pod template) and drops the rest of the pod template, most of a
+// Deployment's size: at 1,000 releases that is 2,000 pod templates the operator would
+// otherwise hold for nothing.
 // The template is only ever written from the spec, replaced whole (deploymentPatch), so
 // nothing is computed against the dropped part.
 // managedFields go too, as for every cached kind.

@@ -59,8 +59,9 @@ func (p *progressReports) holdFor(key types.NamespacedName, now time.Time, befor
 
 // progressOnly: between before and after, only the new colour's way to available moved
 // (its GreenAvailable message or reason, and with it Deploying ↔ Verifying), and it is
-// still not available. No change at all is nothing to hold. Becoming available, failing, a new generation, a flip, a Job, an
-// analysis: all of those change something else, and are never held.
+// still not available. No change at all is nothing to hold. Becoming available,
+// failing, a new generation, a flip, a Job, an analysis: all of those change something
+// else, and are never held.
 func progressOnly(before, after *deployv1alpha1.SoftFactoryReleaseStatus) bool {
 	if !inProgress(before) || !inProgress(after) || equality.Semantic.DeepEqual(before, after) {
 		return false
