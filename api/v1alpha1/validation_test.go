@@ -253,11 +253,11 @@ var _ = Describe("The SoftFactoryRelease API", func() {
 			"spec.revisionHistoryLimit in body should be greater than or equal to 1"),
 		Entry("app pods running as root", func(_, s map[string]any) {
 			s["podTemplate"] = map[string]any{"securityContext": map[string]any{"runAsUser": 0}}
-		}, "spec.podTemplate.securityContext.runAsUser: Invalid value: \"integer\": runAsUser must be a non-root uid above 0, such as 1000: the operator keeps runAsNonRoot"),
+		}, "spec.podTemplate.securityContext.runAsUser: Invalid value: 0: runAsUser must be a non-root uid above 0, such as 1000: the operator keeps runAsNonRoot"),
 		Entry("backup pods running as root", func(_, s map[string]any) {
 			withDatabaseAndBackup(s)
 			s["backup"].(map[string]any)["securityContext"] = map[string]any{"runAsUser": 0}
-		}, "spec.backup.securityContext.runAsUser: Invalid value: \"integer\": runAsUser must be a non-root uid above 0"),
+		}, "spec.backup.securityContext.runAsUser: Invalid value: 0: runAsUser must be a non-root uid above 0"),
 		Entry("a negative fsGroup", func(_, s map[string]any) {
 			s["podTemplate"] = map[string]any{"securityContext": map[string]any{"fsGroup": -1}}
 		}, "spec.podTemplate.securityContext.fsGroup in body should be greater than or equal to 0"),
