@@ -22,8 +22,8 @@ const backupFileAnnotation = "deploy.softfactory.io/backup-file"
 
 // buildJob is the frame every Job of a release shares: deterministic name, labels,
 // no retries beyond backoffLimit, restricted pod security, no service account token
-// unless the user names a service account, and no TTL: a finished Job
-// is the record that a step ran, which is what keeps it from ever running twice.
+// unless the user names a service account, and no TTL: a finished Job is the record
+// that a step ran, which is what keeps it from ever running twice.
 func buildJob(r *deployv1alpha1.SoftFactoryRelease, name, component, revision string, backoffLimit *int32, deadline int64, pod corev1.PodSpec) *batchv1.Job {
 	labels := labelsFor(r, component)
 	labels[deployv1alpha1.LabelRevision] = revision
