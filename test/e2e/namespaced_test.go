@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -97,7 +98,17 @@ var _ = Describe("The Helm chart in namespaced mode", Ordered, Serial, func() {
 		Expect(args).To(ContainElement("--watch-namespaces="+watched), "the chart does not tell the operator which namespaces it may watch")
 		// In a pod, the Lease's namespace is read from the service account mount.
 		args = append(args, "--leader-election-namespace="+operatorNS, "--zap-log-level=debug")
-		chartOperator = newOperatorProcess(operator.binary, impersonating(operatorNS, serviceAccount),
+		asChart := impersonating(operatorNS, serviceAccount)
+		By("checking that the kubeconfig acts as the ServiceAccount: no releases outside " + watched)
+		chartConfig, err := clientcmd.BuildConfigFromFlags("", asChart)
+		Expect(err).NotTo(HaveOccurred())
+		asChartClient, err := client.New(chartConfig, client.Options{Scheme: scheme})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(apierrors.IsForbidden(asChartClient.List(ctx, &deployv1alpha1.SoftFactoryReleaseList{}))).To(BeTrue(),
+			"the chart's ServiceAccount may list releases in every namespace")
+		Expect(asChartClient.List(ctx, &deployv1alpha1.SoftFactoryReleaseList{}, client.InNamespace(watched))).To(Succeed())
+
+		chartOperator = newOperatorProcess(operator.binary, asChart,
 			filepath.Join(workDir, "operator-namespaced.log"), filepath.Join(workDir, "operator-namespaced.pid"))
 		chartOperator.args = args
 		chartOperator.StopLeftover()
