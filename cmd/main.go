@@ -174,6 +174,7 @@ func main() {
 		Recorder:   recorder,
 		Clock:      clock.RealClock{},
 		Monitoring: rules,
+		APIReader:  mgr.GetAPIReader(),
 	}).SetupWithManager(mgr, maxConcurrentReconciles); err != nil {
 		setupLog.Error(err, "Failed to create controller", "controller", "softfactoryrelease")
 		os.Exit(1)
@@ -212,12 +213,16 @@ func cacheOptions(watchNamespaces string) cache.Options {
 	// promotion gate reads only their counts.
 	replicaSets := owned
 	replicaSets.Transform = controller.TrimReplicaSet
+	// The release's Jobs are cached without their pod templates (a backup Job carries
+	// its whole script): passes read their names, labels, annotations and status.
+	jobs := owned
+	jobs.Transform = controller.TrimJob
 	opts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.Deployment{}:         deployments,
 			&appsv1.ReplicaSet{}:         replicaSets,
-			&batchv1.Job{}:               owned,
+			&batchv1.Job{}:               jobs,
 			&batchv1.CronJob{}:           owned,
 			&corev1.Service{}:            owned,
 			&discoveryv1.EndpointSlice{}: owned,
