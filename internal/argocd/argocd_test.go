@@ -331,7 +331,7 @@ func TestDocsCarryTheTestedScripts(t *testing.T) {
 	}
 	g.Expect(yaml.UnmarshalStrict([]byte(cm.Data[actionsKey]), &actions)).To(Succeed())
 	g.Expect(actions.Discovery).To(Equal(readScript(t, filepath.Join(releaseDir, "actions", "discovery.lua"))))
-	g.Expect(actions.Definitions).To(HaveLen(2))
+	g.Expect(actions.Definitions).To(HaveLen(3))
 	for _, d := range actions.Definitions {
 		g.Expect(d.Action).To(Equal(readScript(t, filepath.Join(releaseDir, "actions", d.Name, "action.lua"))), d.Name)
 	}

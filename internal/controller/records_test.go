@@ -135,6 +135,8 @@ var _ = Describe("The records of a revision's steps", func() {
 	}
 
 	It("restores a failed migration's dump at most once, whatever happens to history, the Job or the operator", func() {
+		// The reconciler reads Jobs and Deployments trimmed, as from the operator's cache.
+		h.rec.Client = &trimmingClient{countingClient: h.client}
 		r := h.release(imageV1)
 		r.Spec.Rollback.RestoreDatabase = true
 		h.releaseFirst(r)
@@ -171,6 +173,7 @@ var _ = Describe("The records of a revision's steps", func() {
 		h.trimHistoryTo(func(rec deployv1alpha1.ReleaseRecord) bool { return rec.Revision != rev2 })
 		h.deleteJob(restores[0].Name)
 		h.rec = h.newReconciler()
+		h.rec.Client = &trimmingClient{countingClient: h.client}
 		h.settle()
 		Expect(h.jobs(deployv1alpha1.ComponentRestore)).To(BeEmpty(), "a restore never runs twice for a revision")
 		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)), "blue is not stopped again")
@@ -241,6 +244,31 @@ var _ = Describe("The records of a revision's steps", func() {
 		Expect(h.jobs(deployv1alpha1.ComponentBackup)).To(HaveLen(1), "no backup taken again for a revision that migrated, however old its dump")
 		Expect(h.condition(deployv1alpha1.ConditionMigrationSucceeded).Status).To(Equal(metav1.ConditionTrue))
 		Expect(h.deployment(deployv1alpha1.Blue).Annotations[deployv1alpha1.RevisionAnnotation]).To(Equal(rev1))
+	})
+
+	It("deletes the finished Jobs of revisions older than revisionHistoryLimit, and only those", func() {
+		r := h.release(imageV1)
+		r.Spec.RevisionHistoryLimit = 2
+		rev1 := h.releaseFirst(r)
+		rev2 := h.startSecond(imageV2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		rev3 := h.startSecond(imageV3)
+		h.makeColorAvailable(deployv1alpha1.Blue)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+
+		st := h.get().Status
+		Expect(st.History).To(HaveLen(2))
+		Expect(st.RevisionRecordOf(rev1)).To(BeNil(), "no colour runs revision 1 and history forgot it")
+		Expect(st.RevisionRecordOf(rev2)).NotTo(BeNil())
+		Expect(h.job(h.name + "-backup-" + rev1)).To(BeNil())
+		Expect(h.job(h.name + "-migrate-" + rev1)).To(BeNil())
+		for _, rev := range []string{rev2, rev3} {
+			Expect(h.job(h.name + "-backup-" + rev)).NotTo(BeNil())
+			Expect(h.job(h.name + "-migrate-" + rev)).NotTo(BeNil())
+		}
+		Expect(h.events()).To(ContainElement(ContainSubstring("Deleted finished Job " + h.name + "-backup-" + rev1)))
 	})
 
 	It("changes nothing when the finished Jobs of a release in flight are deleted", func() {
