@@ -217,6 +217,10 @@ func cacheOptions(watchNamespaces string) cache.Options {
 	// its whole script): passes read their names, labels, annotations and status.
 	jobs := owned
 	jobs.Transform = controller.TrimJob
+	// The release's pods (API and Jobs') carry the pod template's labels; a pass reads
+	// their container states only.
+	pods := owned
+	pods.Transform = controller.TrimPod
 	opts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
@@ -225,6 +229,7 @@ func cacheOptions(watchNamespaces string) cache.Options {
 			&batchv1.Job{}:               jobs,
 			&batchv1.CronJob{}:           owned,
 			&corev1.Service{}:            owned,
+			&corev1.Pod{}:                pods,
 			&discoveryv1.EndpointSlice{}: owned,
 		},
 	}

@@ -42,6 +42,9 @@ func trimForCache(obj any) error {
 	if _, err := TrimJob(obj); err != nil {
 		return err
 	}
+	if _, err := TrimPod(obj); err != nil {
+		return err
+	}
 	_, err := TrimReplicaSet(obj)
 	return err
 }
