@@ -181,6 +181,54 @@ var _ = Describe("The records of a revision's steps", func() {
 		Expect(h.recordOf(rev2).Restore.Job.State).To(Equal(deployv1alpha1.StepSucceeded))
 	})
 
+	It("waits for the restore annotation in Manual mode, and holds a newer spec until the restore is done", func() {
+		r := h.release(imageV1)
+		r.Spec.Rollback.Restore = deployv1alpha1.RestoreManual
+		h.releaseFirst(r)
+		rev2 := failMigrationAfterItRan()
+
+		By("preparing the restore and waiting for the user")
+		Expect(h.jobs(deployv1alpha1.ComponentRestore)).To(BeEmpty())
+		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)), "blue keeps serving until the user decides")
+		Expect(h.recordOf(rev2).Restore.Phase).To(Equal(deployv1alpha1.RestoreAwaitingApproval))
+		ready := h.condition(deployv1alpha1.ConditionReady)
+		Expect(ready.Reason).To(Equal(deployv1alpha1.ReasonRestoreAwaitingApproval))
+		Expect(ready.Message).To(ContainSubstring("kubectl sfrelease restore " + h.name))
+		Expect(ready.Message).To(ContainSubstring(h.recordOf(rev2).Backup.File))
+		Expect(h.events()).To(ContainElement(ContainSubstring(deployv1alpha1.ReasonRestoreAwaitingApproval)))
+
+		By("ignoring an annotation that names another revision")
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Annotations = map[string]string{deployv1alpha1.RestoreAnnotation: "0000000000"}
+		})
+		h.settle()
+		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)))
+
+		By("stopping blue once the annotation names the revision")
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Annotations[deployv1alpha1.RestoreAnnotation] = rev2 })
+		h.settle()
+		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(BeZero())
+		Expect(h.condition(deployv1alpha1.ConditionReady).Reason).To(Equal(deployv1alpha1.ReasonRestoring))
+
+		By("holding a newer spec while the restore is under way")
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV3 })
+		h.settle()
+		rev3 := h.get().Status.CurrentRevision
+		Expect(h.job(h.name + "-backup-" + rev3)).To(BeNil(), "no backup of a database being restored")
+		Expect(h.condition(deployv1alpha1.ConditionReady).Reason).To(Equal(deployv1alpha1.ReasonWaitingForSafePoint))
+		h.stopColor(deployv1alpha1.Blue)
+		h.settle()
+		restore := h.job(h.name + "-restore-" + rev2)
+		Expect(restore).NotTo(BeNil())
+		h.finishJob(restore.Name, true)
+		h.settle()
+		Expect(h.job(h.name + "-backup-" + rev3)).To(BeNil(), "nor while blue is not serving again")
+		h.setReady(deployv1alpha1.Blue, 2)
+		h.settle()
+		Expect(h.recordOf(rev2).Restore.Phase).To(Equal(deployv1alpha1.RestoreDone))
+		Expect(h.job(h.name + "-backup-" + rev3)).NotTo(BeNil(), "the newer spec goes ahead once blue serves again")
+	})
+
 	It("leaves the database alone when the migration failed before its container ever ran", func() {
 		r := h.release(imageV1)
 		r.Spec.Rollback.RestoreDatabase = true
