@@ -214,7 +214,7 @@ var _ = Describe("The records of a revision's steps", func() {
 		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV3 })
 		h.settle()
 		rev3 := h.get().Status.CurrentRevision
-		Expect(h.job(h.name + "-backup-" + rev3)).To(BeNil(), "no backup of a database being restored")
+		Expect(h.job(h.name+"-backup-"+rev3)).To(BeNil(), "no backup of a database being restored")
 		Expect(h.condition(deployv1alpha1.ConditionReady).Reason).To(Equal(deployv1alpha1.ReasonWaitingForSafePoint))
 		h.stopColor(deployv1alpha1.Blue)
 		h.settle()
@@ -222,11 +222,11 @@ var _ = Describe("The records of a revision's steps", func() {
 		Expect(restore).NotTo(BeNil())
 		h.finishJob(restore.Name, true)
 		h.settle()
-		Expect(h.job(h.name + "-backup-" + rev3)).To(BeNil(), "nor while blue is not serving again")
+		Expect(h.job(h.name+"-backup-"+rev3)).To(BeNil(), "nor while blue is not serving again")
 		h.setReady(deployv1alpha1.Blue, 2)
 		h.settle()
 		Expect(h.recordOf(rev2).Restore.Phase).To(Equal(deployv1alpha1.RestoreDone))
-		Expect(h.job(h.name + "-backup-" + rev3)).NotTo(BeNil(), "the newer spec goes ahead once blue serves again")
+		Expect(h.job(h.name+"-backup-"+rev3)).NotTo(BeNil(), "the newer spec goes ahead once blue serves again")
 	})
 
 	It("leaves the database alone when the migration failed before its container ever ran", func() {
