@@ -73,7 +73,7 @@ func (r *SoftFactoryReleaseReconciler) migrationFailed(ctx context.Context, s *r
 			why = m.PodReason + "; " + why
 		}
 		s.failure = &failureFact{outcome: deployv1alpha1.OutcomeFailed, reason: deployv1alpha1.ReasonMigrationNeverRan, message: fmt.Sprintf(
-			"Migration Job %s failed before any container of it ran (%s): nothing was migrated, so the database is left alone "+
+			"Migration Job %s failed before any container of it was seen running (%s): nothing was migrated, so the database is left alone "+
 				"(no restore) and %s keeps serving. Check `kubectl describe job/%s` and its pods, fix the cause, then apply a new spec.",
 			m.JobName, why, servingDescription(s), m.JobName)}
 		return wait(), nil
