@@ -199,6 +199,7 @@ func main() {
 		Recorder:   recorder,
 		Clock:      clock.RealClock{},
 		Monitoring: rules,
+		APIReader:  mgr.GetAPIReader(),
 	}).SetupWithManager(mgr, maxConcurrentReconciles); err != nil {
 		setupLog.Error(err, "Failed to create controller", "controller", "softfactoryrelease")
 		os.Exit(1)
@@ -237,6 +238,10 @@ func cacheOptions(watchNamespaces string) cache.Options {
 	// promotion gate reads only their counts.
 	replicaSets := owned
 	replicaSets.Transform = controller.TrimReplicaSet
+	// The release's Jobs are cached without their pod templates (a backup Job carries
+	// its whole script): passes read their names, labels, annotations and status.
+	jobs := owned
+	jobs.Transform = controller.TrimJob
 	// The release's pods (API and Jobs') carry the pod template's labels; a pass reads
 	// their container states only.
 	pods := owned
@@ -246,7 +251,7 @@ func cacheOptions(watchNamespaces string) cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.Deployment{}:         deployments,
 			&appsv1.ReplicaSet{}:         replicaSets,
-			&batchv1.Job{}:               owned,
+			&batchv1.Job{}:               jobs,
 			&batchv1.CronJob{}:           owned,
 			&corev1.Service{}:            owned,
 			&corev1.Pod{}:                pods,

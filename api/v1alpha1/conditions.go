@@ -63,3 +63,21 @@ const (
 	ReasonReconcileError      = "ReconcileError"
 	ReasonAsExpected          = "AsExpected"
 )
+
+// Reasons of the data-safety cases: how a migration failed decides whether the database
+// is touched, and a manual restore waits for the user.
+const (
+	// ReasonMigrationNeverRan: the migration Job failed before any container of it ran
+	// (image pull, configuration, admission, deadline): nothing was migrated and the
+	// database is left alone.
+	ReasonMigrationNeverRan = "MigrationNeverRan"
+	// ReasonMigrationLost: the migration Job was deleted before it reported how it ended;
+	// the database is left alone.
+	ReasonMigrationLost = "MigrationLost"
+	// ReasonRestoreAwaitingApproval: restore Manual; the restore waits for the
+	// deploy.softfactory.io/restore annotation naming the revision.
+	ReasonRestoreAwaitingApproval = "RestoreAwaitingApproval"
+	// ReasonRestoring: a restore of a failed migration's dump is under way; the serving
+	// colour is stopped until it is done.
+	ReasonRestoring = "Restoring"
+)

@@ -16,7 +16,10 @@ limitations under the License.
 
 package v1alpha1
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Annotations users set on a release.
 const (
@@ -24,6 +27,9 @@ const (
 	// revision it applies to, so an annotation left over from an earlier release never
 	// promotes a later one.
 	PromoteAnnotation = "deploy.softfactory.io/promote"
+	// RestoreAnnotation approves the restore of the revision named by its value when
+	// spec.rollback.restore is Manual.
+	RestoreAnnotation = "deploy.softfactory.io/restore"
 	// AbortAnnotation aborts the release whose revision is its value: green is scaled down
 	// (or kept, per spec.rollback.onFailure) and traffic stays where it is.
 	AbortAnnotation = "deploy.softfactory.io/abort"
@@ -155,4 +161,43 @@ func (p *PrometheusRuleSpec) IsEnabled() bool {
 // VerifyEnabled reports whether dumps are verified.
 func (b *BackupSpec) VerifyEnabled() bool {
 	return b.Verify.Enabled == nil || *b.Verify.Enabled
+}
+
+// RestoreModeOf is spec.rollback.restore, with restoreDatabase: true read as Automatic.
+func (r *RollbackSpec) RestoreModeOf() RestoreMode {
+	switch {
+	case r.Restore != "":
+		return r.Restore
+	case r.RestoreDatabase:
+		return RestoreAutomatic
+	default:
+		return RestoreNever
+	}
+}
+
+// BackupMaxAge is spec.backup.maxAge with its default.
+func (b *BackupSpec) BackupMaxAge() time.Duration {
+	if b.MaxAge == nil {
+		return time.Hour
+	}
+	return b.MaxAge.Duration
+}
+
+// BackupAttemptJobName is the backup Job of a revision's attempt-th backup: the first
+// is BackupJobName, later ones (a backup grown older than maxAge) add the attempt.
+func (r *SoftFactoryRelease) BackupAttemptJobName(revision string, attempt int32) string {
+	if attempt <= 1 {
+		return r.BackupJobName(revision)
+	}
+	return childName(r.Name, "backup", fmt.Sprintf("%s-%d", revision, attempt))
+}
+
+// RevisionRecordOf is the step record of a revision, or nil.
+func (s *SoftFactoryReleaseStatus) RevisionRecordOf(revision string) *RevisionRecord {
+	for i := range s.Revisions {
+		if s.Revisions[i].Revision == revision {
+			return &s.Revisions[i]
+		}
+	}
+	return nil
 }

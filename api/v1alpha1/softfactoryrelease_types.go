@@ -32,6 +32,9 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.migration) || has(self.backup)",message="spec.migration needs spec.backup: the operator never migrates without a verified backup; add spec.backup with a volume"
 // +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !has(self.rollback.restoreDatabase) || !self.rollback.restoreDatabase || (has(self.database) && has(self.backup))",message="spec.rollback.restoreDatabase needs spec.database and spec.backup: there is no dump to restore from without them"
 // +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !has(self.rollback.restoreDatabase) || !self.rollback.restoreDatabase || has(self.migration)",message="spec.rollback.restoreDatabase only applies when spec.migration is set: the restore undoes a failed migration"
+// +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !has(self.rollback.restore) || self.rollback.restore == 'Never' || (has(self.database) && has(self.backup) && has(self.migration))",message="spec.rollback.restore needs spec.database, spec.backup and spec.migration: the restore loads the pre-migration dump back after a failed migration"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.env) || !self.env.exists(e, e.name == 'DATABASE_URL')",message="spec.env must not set DATABASE_URL when spec.database is set: the backup, the migration and the app must see one database; remove it from spec.env and point spec.database.urlSecretRef at the Secret holding the URL"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.migration) || !has(self.migration.env) || !self.migration.env.exists(e, e.name == 'DATABASE_URL')",message="spec.migration.env must not set DATABASE_URL when spec.database is set: the migration must run on the database the backup was taken of; remove it and use spec.database.urlSecretRef"
 type SoftFactoryReleaseSpec struct {
 	// image is the SoftFactory API container image, for example
 	// registry.example.com/softfactory:1.4.2. A changed image is a new release.
@@ -346,6 +349,13 @@ type BackupSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[^ ]+( +[^ ]+){4})$')",message="spec.backup.schedule must be a cron expression with five fields, for example '0 3 * * *', or a macro such as @daily"
 	Schedule string `json:"schedule,omitempty"`
 
+	// maxAge is how old the verified backup may be when the migration starts. A backup
+	// older than this (the release was paused, or held at a safe point, after it) is
+	// taken again, by a new Job, before the migration runs. Defaults to 1h.
+	// +optional
+	// +kubebuilder:default="1h"
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+
 	// activeDeadlineSeconds bounds the backup Job. Defaults to 3600.
 	// +optional
 	// +kubebuilder:default=3600
@@ -415,6 +425,7 @@ type MigrationSpec struct {
 
 	// env adds variables to the migration Job, after the API's own env.
 	// +optional
+	// +kubebuilder:validation:MaxItems=200
 	// +listType=map
 	// +listMapKey=name
 	Env []corev1.EnvVar `json:"env,omitempty"`
@@ -605,6 +616,7 @@ const (
 )
 
 // RollbackSpec says what happens when a release fails.
+// +kubebuilder:validation:XValidation:rule="!has(self.restoreDatabase) || !self.restoreDatabase || !has(self.restore) || self.restore == 'Automatic'",message="spec.rollback.restoreDatabase: true means restore: Automatic and contradicts the restore set here: remove restoreDatabase and keep restore"
 type RollbackSpec struct {
 	// onFailure is ScaleDown (the failed green scales to zero) or Keep (left running for
 	// inspection, never receiving traffic). Defaults to ScaleDown.
@@ -612,12 +624,30 @@ type RollbackSpec struct {
 	// +kubebuilder:default=ScaleDown
 	OnFailure FailurePolicy `json:"onFailure,omitempty"`
 
-	// restoreDatabase, when a migration fails, runs a restore Job that loads the
-	// pre-release dump back (pg_restore --clean). Opt-in: it overwrites the database.
-	// Defaults to false.
+	// restoreDatabase: true is the older spelling of restore: Automatic.
 	// +optional
 	RestoreDatabase bool `json:"restoreDatabase,omitempty"`
+
+	// restore says what happens to the database when a migration container ran and its
+	// Job failed: Never (default) leaves it as the migration left it; Automatic stops the
+	// serving colour's pods, loads the pre-migration dump back (pg_restore --clean, at
+	// most once per revision) and starts them again; Manual prepares the same and waits
+	// for the deploy.softfactory.io/restore annotation naming the revision. A restore
+	// throws away every write made since the dump: see docs/backups.md.
+	// +optional
+	Restore RestoreMode `json:"restore,omitempty"`
 }
+
+// RestoreMode says whether and how a failed migration is undone from its dump.
+// +kubebuilder:validation:Enum=Never;Automatic;Manual
+type RestoreMode string
+
+// The restore modes.
+const (
+	RestoreNever     RestoreMode = "Never"
+	RestoreAutomatic RestoreMode = "Automatic"
+	RestoreManual    RestoreMode = "Manual"
+)
 
 // MonitoringSpec configures the alerts kept beside the release.
 type MonitoringSpec struct {
@@ -818,6 +848,105 @@ type ReleaseRecord struct {
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 }
 
+// StepState is where a recorded step of a revision stands.
+// +kubebuilder:validation:Enum=Started;Succeeded;Failed;Lost
+type StepState string
+
+// The states of a recorded step.
+const (
+	// StepStarted: its Job was created and has not finished yet.
+	StepStarted StepState = "Started"
+	// StepSucceeded: its Job completed.
+	StepSucceeded StepState = "Succeeded"
+	// StepFailed: its Job failed.
+	StepFailed StepState = "Failed"
+	// StepLost: its Job was deleted before it finished; whether it did its work is
+	// unknown, so the step is never run again for this revision.
+	StepLost StepState = "Lost"
+)
+
+// StepRecord is the record that one step (backup, migration, restore) was started for a
+// revision, and how it ended. It outlives the step's Job and status.history: the gates
+// read it, so a deleted Job or a trimmed history never makes a step run twice.
+type StepRecord struct {
+	// jobName of the step's Job (for a backup, of its latest attempt).
+	JobName string `json:"jobName"`
+	// state of the step.
+	State StepState `json:"state"`
+	// startedAt is when the operator created the Job.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// finishedAt is when the Job completed or failed (or was found deleted).
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// file is the dump the step wrote (backup) or loaded (restore).
+	// +optional
+	File string `json:"file,omitempty"`
+	// attempt counts the backups of this revision: a backup older than
+	// spec.backup.maxAge when the migration was due is taken again.
+	// +optional
+	Attempt int32 `json:"attempt,omitempty"`
+	// containerStarted: a container of the migration Job ran, so the migration may have
+	// changed the database. Only then is a failed migration restored.
+	// +optional
+	ContainerStarted bool `json:"containerStarted,omitempty"`
+	// podReason is the last reason a pod of the Job gave for not running its container
+	// (ImagePullBackOff: ..., CreateContainerConfigError: ...).
+	// +optional
+	PodReason string `json:"podReason,omitempty"`
+	// message is the Job's own account of a failure.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// RestorePhase is where a restore of a failed migration stands.
+// +kubebuilder:validation:Enum=AwaitingApproval;StoppingWriters;Restoring;ResumingWriters;Done
+type RestorePhase string
+
+// The phases of a restore, in order.
+const (
+	// RestoreAwaitingApproval: restore Manual; waiting for the restore annotation.
+	RestoreAwaitingApproval RestorePhase = "AwaitingApproval"
+	// RestoreStoppingWriters: the serving colour is being scaled to zero.
+	RestoreStoppingWriters RestorePhase = "StoppingWriters"
+	// RestoreRestoring: the restore Job runs.
+	RestoreRestoring RestorePhase = "Restoring"
+	// RestoreResumingWriters: the serving colour is being scaled back up.
+	RestoreResumingWriters RestorePhase = "ResumingWriters"
+	// RestoreDone: the serving colour serves again; see job.state for the restore's outcome.
+	RestoreDone RestorePhase = "Done"
+)
+
+// RestoreRecord is the record of a restore of one revision's failed migration.
+type RestoreRecord struct {
+	// phase of the restore.
+	Phase RestorePhase `json:"phase"`
+	// servingColor is the colour whose pods were stopped while the dump was loaded.
+	// +optional
+	ServingColor Color `json:"servingColor,omitempty"`
+	// servingReplicas is how many replicas it had, to scale it back to.
+	// +optional
+	ServingReplicas int32 `json:"servingReplicas,omitempty"`
+	// job is the restore Job's record, once created.
+	// +optional
+	Job *StepRecord `json:"job,omitempty"`
+}
+
+// RevisionRecord is what the operator did for one revision.
+type RevisionRecord struct {
+	// revision these steps belong to.
+	Revision string `json:"revision"`
+	// backup taken before the migration.
+	// +optional
+	Backup *StepRecord `json:"backup,omitempty"`
+	// migration of the revision.
+	// +optional
+	Migration *StepRecord `json:"migration,omitempty"`
+	// restore of the pre-migration dump after the migration failed.
+	// +optional
+	Restore *RestoreRecord `json:"restore,omitempty"`
+}
+
 // AnalysisStage says which analysis a status describes.
 // +kubebuilder:validation:Enum=PrePromotion;PostPromotion
 type AnalysisStage string
@@ -908,6 +1037,15 @@ type SoftFactoryReleaseStatus struct {
 	// +optional
 	// +listType=atomic
 	History []ReleaseRecord `json:"history,omitempty"`
+
+	// revisions records, newest first, the steps started for each revision that the
+	// operator may still act on: the current, the serving, those in history, and every
+	// revision that has a restore (so a restore runs at most once per revision).
+	// +optional
+	// +listType=map
+	// +listMapKey=revision
+	// +kubebuilder:validation:MaxItems=256
+	Revisions []RevisionRecord `json:"revisions,omitempty"`
 
 	// conditions: Ready, BackupSucceeded, MigrationSucceeded, GreenAvailable, Promoted,
 	// Degraded (and MonitoringReady).

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -184,6 +185,28 @@ var _ = Describe("The SoftFactoryRelease API", func() {
 			withDatabaseAndBackup(s)
 			s["rollback"] = map[string]any{"restoreDatabase": true}
 		}, "spec.rollback.restoreDatabase only applies when spec.migration is set"),
+		Entry("a second database in spec.env beside spec.database", func(_, s map[string]any) {
+			withDatabaseAndBackup(s)
+			s["env"] = []any{map[string]any{"name": "DATABASE_URL", "value": "postgresql://other/db"}}
+		}, "spec.env must not set DATABASE_URL when spec.database is set"),
+		Entry("a second database in spec.migration.env beside spec.database", func(_, s map[string]any) {
+			withDatabaseAndBackup(s)
+			s["migration"] = map[string]any{"env": []any{map[string]any{"name": "DATABASE_URL", "value": "postgresql://other/db"}}}
+		}, "spec.migration.env must not set DATABASE_URL when spec.database is set"),
+		Entry("a restore mode without a migration to undo", func(_, s map[string]any) {
+			withDatabaseAndBackup(s)
+			s["rollback"] = map[string]any{"restore": "Manual"}
+		}, "spec.rollback.restore needs spec.database, spec.backup and spec.migration"),
+		Entry("restoreDatabase contradicting the restore mode", func(_, s map[string]any) {
+			withDatabaseAndBackup(s)
+			s["migration"] = map[string]any{}
+			s["rollback"] = map[string]any{"restoreDatabase": true, "restore": "Manual"}
+		}, "spec.rollback.restoreDatabase: true means restore: Automatic"),
+		Entry("an unknown restore mode", func(_, s map[string]any) {
+			withDatabaseAndBackup(s)
+			s["migration"] = map[string]any{}
+			s["rollback"] = map[string]any{"restore": "Sometimes"}
+		}, `Unsupported value: "Sometimes"`),
 		Entry("a negative scale-down delay", func(_, s map[string]any) {
 			s["strategy"] = map[string]any{"blueGreen": map[string]any{"scaleDownDelaySeconds": -1}}
 		}, "spec.strategy.blueGreen.scaleDownDelaySeconds in body should be greater than or equal to 0"),
@@ -262,6 +285,24 @@ var _ = Describe("The SoftFactoryRelease API", func() {
 			s["podTemplate"] = map[string]any{"securityContext": map[string]any{"fsGroup": -1}}
 		}, "spec.podTemplate.securityContext.fsGroup in body should be greater than or equal to 0"),
 	)
+
+	It("keeps restoreDatabase: true meaning an automatic restore, takes DATABASE_URL from env only without spec.database, and defaults maxAge to 1h", func() {
+		u := minimal(namespace)
+		spec := u.Object["spec"].(map[string]any)
+		withDatabaseAndBackup(spec)
+		spec["migration"] = map[string]any{}
+		spec["rollback"] = map[string]any{"restoreDatabase": true}
+		Expect(k8sClient.Create(ctx, u)).To(Succeed())
+		got := &deployv1alpha1.SoftFactoryRelease{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(u), got)).To(Succeed())
+		Expect(got.Spec.Rollback.RestoreModeOf()).To(Equal(deployv1alpha1.RestoreAutomatic))
+		Expect(got.Spec.Backup.MaxAge.Duration).To(Equal(time.Hour))
+
+		plain := minimal(namespace)
+		plain.SetName("no-database")
+		plain.Object["spec"].(map[string]any)["env"] = []any{map[string]any{"name": "DATABASE_URL", "value": "postgresql://db/app"}}
+		Expect(k8sClient.Create(ctx, plain)).To(Succeed(), "without spec.database, env is the only place for the URL")
+	})
 
 	It("keeps the identity the pods run as, for an image without a non-root USER", func() {
 		u := minimal(namespace)

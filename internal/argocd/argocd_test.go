@@ -235,6 +235,8 @@ func TestActionsRefuseWhatDoesNotApply(t *testing.T) {
 		{"promote", "testdata/succeeded.yaml", "not awaiting promotion (phase Succeeded)"},
 		{"abort", "testdata/succeeded.yaml", "no release is in flight (phase Succeeded"},
 		{"abort", "testdata/failed.yaml", "no release is in flight (phase Failed"},
+		{"restore", "testdata/failed.yaml", "no restore awaits approval (phase Failed"},
+		{"restore", "testdata/migrating.yaml", "no restore awaits approval (phase Migrating"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.action+"/"+tc.input, func(t *testing.T) {
@@ -247,7 +249,7 @@ func TestActionsRefuseWhatDoesNotApply(t *testing.T) {
 	t.Run("no status yet", func(t *testing.T) {
 		g := NewWithT(t)
 		obj := fixture(t, filepath.Join(releaseDir, "testdata", "progressing_noStatus.yaml"))
-		for _, action := range []string{"promote", "abort"} {
+		for _, action := range []string{"promote", "abort", "restore"} {
 			_, err := ExecuteAction(obj, readScript(t, filepath.Join(dir, action, "action.lua")), argocdCM)
 			g.Expect(err).To(MatchError(ContainSubstring("has not reported a revision")), action)
 		}
@@ -303,7 +305,7 @@ data:
 	b.WriteString("    discovery.lua: |\n")
 	b.WriteString(indent(readScript(t, filepath.Join(releaseDir, "actions", "discovery.lua")), "      "))
 	b.WriteString("    definitions:\n")
-	for _, name := range []string{"promote", "abort"} {
+	for _, name := range []string{"promote", "abort", "restore"} {
 		b.WriteString("    - name: " + name + "\n      action.lua: |\n")
 		b.WriteString(indent(readScript(t, filepath.Join(releaseDir, "actions", name, "action.lua")), "        "))
 	}
@@ -329,7 +331,7 @@ func TestDocsCarryTheTestedScripts(t *testing.T) {
 	}
 	g.Expect(yaml.UnmarshalStrict([]byte(cm.Data[actionsKey]), &actions)).To(Succeed())
 	g.Expect(actions.Discovery).To(Equal(readScript(t, filepath.Join(releaseDir, "actions", "discovery.lua"))))
-	g.Expect(actions.Definitions).To(HaveLen(2))
+	g.Expect(actions.Definitions).To(HaveLen(3))
 	for _, d := range actions.Definitions {
 		g.Expect(d.Action).To(Equal(readScript(t, filepath.Join(releaseDir, "actions", d.Name, "action.lua"))), d.Name)
 	}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -72,4 +73,23 @@ func podTemplateHash(t *corev1.PodTemplateSpec) string {
 // that did not come from the cache (an API response).
 func cachedTemplateHash(t *corev1.PodTemplateSpec) string {
 	return t.Annotations[templateHashKey]
+}
+
+// TrimJob is the informer-cache transform for the release's Jobs. A pass reads a Job's
+// metadata (name, labels, the backup-file annotation, owner) and status (its Complete or
+// Failed condition, completion time) and, to find its pods, its selector; the pod
+// template, most of a Job's size (a backup Job carries its whole script), goes. A cached
+// Job is never written back: Jobs are only created from a builder, and deleted.
+func TrimJob(obj any) (any, error) {
+	j, ok := obj.(*batchv1.Job)
+	if !ok {
+		return obj, nil
+	}
+	j.ManagedFields = nil
+	j.Spec = batchv1.JobSpec{
+		Selector:              j.Spec.Selector,
+		BackoffLimit:          j.Spec.BackoffLimit,
+		ActiveDeadlineSeconds: j.Spec.ActiveDeadlineSeconds,
+	}
+	return j, nil
 }

@@ -8,6 +8,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,8 +19,9 @@ import (
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-// trimmingClient hands the reconciler Deployments and ReplicaSets as the operator's cache
-// holds them, through TrimDeployment and TrimReplicaSet; envtest's direct client returns
+// trimmingClient hands the reconciler Deployments, ReplicaSets and Jobs as the operator's
+// cache holds them, through TrimDeployment, TrimReplicaSet and TrimJob; envtest's direct
+// client returns
 // them whole.
 type trimmingClient struct {
 	*countingClient
@@ -36,6 +39,9 @@ func trimForCache(obj any) error {
 	if _, err := TrimDeployment(obj); err != nil {
 		return err
 	}
+	if _, err := TrimJob(obj); err != nil {
+		return err
+	}
 	if _, err := TrimPod(obj); err != nil {
 		return err
 	}
@@ -49,6 +55,23 @@ func (c *trimmingClient) List(ctx context.Context, list client.ObjectList, opts 
 	}
 	return meta.EachListItem(list, func(obj runtime.Object) error { return trimForCache(obj) })
 }
+
+var _ = Describe("Jobs trimmed in the cache", func() {
+	It("keep their metadata, selector and status, and drop the pod template with its script", func() {
+		r := newHarness().release(imageV1)
+		j := buildBackupJob(r, "0123456789", "softfactory-0123456789-20261125T120000Z.dump")
+		j.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"batch.kubernetes.io/controller-uid": "u"}}
+		j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+		out, err := TrimJob(j)
+		Expect(err).NotTo(HaveOccurred())
+		trimmed := out.(*batchv1.Job)
+		Expect(trimmed.Spec.Template.Spec.Containers).To(BeEmpty())
+		Expect(trimmed.Spec.Selector).NotTo(BeNil())
+		Expect(trimmed.Annotations).To(HaveKeyWithValue(backupFileAnnotation, "softfactory-0123456789-20261125T120000Z.dump"))
+		Expect(trimmed.Labels).To(HaveKeyWithValue(deployv1alpha1.LabelRevision, "0123456789"))
+		Expect(jobOutcome(trimmed)).To(Equal(jobSucceeded))
+	})
+})
 
 var _ = Describe("Deployments trimmed in the cache", func() {
 	It("keeps only what a pass reads", func() {

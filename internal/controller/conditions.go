@@ -49,6 +49,9 @@ func migrationCondition(s *releaseScope) v1.Condition {
 	case jobSucceeded:
 		return cond(deployv1alpha1.ConditionMigrationSucceeded, true, deployv1alpha1.ReasonMigrationCompleted, "Migration Job %s completed", m.name)
 	case jobFailed:
+		if f := s.failure; f != nil && (f.reason == deployv1alpha1.ReasonMigrationNeverRan || f.reason == deployv1alpha1.ReasonMigrationLost) {
+			return cond(deployv1alpha1.ConditionMigrationSucceeded, false, f.reason, "%s", f.message)
+		}
 		return cond(deployv1alpha1.ConditionMigrationSucceeded, false, deployv1alpha1.ReasonMigrationFailed, "Migration Job %s failed: %s", m.name, m.message)
 	default:
 		return cond(deployv1alpha1.ConditionMigrationSucceeded, false, deployv1alpha1.ReasonWaitingForBackup, "The migration waits for a verified backup of revision %s", s.revision)
@@ -104,6 +107,10 @@ func readyCondition(s *releaseScope, stepErr error) v1.Condition {
 	switch {
 	case stepErr != nil:
 		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonReconcileError, "The last pass failed and will be retried: %v", stepErr)
+	case s.failure != nil && s.restorePhase == deployv1alpha1.RestoreAwaitingApproval:
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonRestoreAwaitingApproval, "%s", s.failure.message)
+	case s.failure != nil && s.restorePhase != "" && s.restorePhase != deployv1alpha1.RestoreDone:
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonRestoring, "%s", s.failure.message)
 	case s.failure != nil:
 		return cond(deployv1alpha1.ConditionReady, false, s.failure.reason, "%s", s.failure.message)
 	case s.paused:

@@ -339,6 +339,10 @@ func (h *harness) applyImageAndMigrate(image string, migrationSucceeds bool) str
 	rev := h.get().Status.CurrentRevision
 	h.finishJob(h.name+"-backup-"+rev, true)
 	h.settle()
+	if !migrationSucceeds {
+		// A migration that fails has run: its container started and exited non-zero.
+		h.runJobPod(h.name+"-migrate-"+rev, true, "", "")
+	}
 	h.finishJob(h.name+"-migrate-"+rev, migrationSucceeds)
 	h.settle()
 	return rev

@@ -50,6 +50,12 @@ func (r *SoftFactoryReleaseReconciler) ensureJob(ctx context.Context, s *release
 		// A stopped release starts nothing new, even if someone deleted a Job.
 		return nil, nil
 	}
+	return r.createJob(ctx, s, name, build)
+}
+
+// createJob creates the Job build() makes, owned by the release. A name already taken
+// is a Job the cache has not caught up with: the caller retries.
+func (r *SoftFactoryReleaseReconciler) createJob(ctx context.Context, s *releaseScope, name string, build func() *batchv1.Job) (*batchv1.Job, error) {
 	job := build()
 	if err := controllerutil.SetControllerReference(s.release, job, r.Scheme()); err != nil {
 		return nil, err

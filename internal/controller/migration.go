@@ -10,8 +10,8 @@ import (
 )
 
 // reconcileMigration runs the schema migration once the backup of this revision has
-// completed. A failed migration stops the release with blue untouched and, only when the
-// user opted in, starts a restore of the pre-release dump.
+// completed. A failed migration stops the release with the serving colour untouched and,
+// only when a migration container ran and the user opted in, restores the dump.
 func (r *SoftFactoryReleaseReconciler) reconcileMigration(ctx context.Context, s *releaseScope) (stepResult, error) {
 	rel := s.release
 	if rel.Spec.Migration == nil {
@@ -24,54 +24,68 @@ func (r *SoftFactoryReleaseReconciler) reconcileMigration(ctx context.Context, s
 		s.migration = jobFact{phase: jobPending}
 		return wait(), nil
 	}
-	job, err := r.ensureJob(ctx, s, rel.MigrationJobName(s.revision), func() *batchv1.Job {
-		return buildMigrationJob(rel, s.revision)
-	})
-	if err != nil {
-		return wait(), err
+	rec := s.currentRecord()
+	if rec.Migration == nil {
+		job, err := r.ensureJob(ctx, s, rel.MigrationJobName(s.revision), func() *batchv1.Job {
+			return buildMigrationJob(rel, s.revision)
+		})
+		if job == nil || err != nil {
+			return wait(), err
+		}
+		rec = s.currentRecord()
+		rec.Migration = startedRecord(job, s.now)
 	}
-	s.migration = jobFactOf(job)
+	s.migration = jobFactOfRecord(rec.Migration)
 	switch s.migration.phase {
 	case jobSucceeded:
 		rel.Status.LastMigration = &deployv1alpha1.MigrationRecord{
-			JobName: job.Name, Revision: s.revision, CompletedAt: job.Status.CompletionTime,
+			JobName: rec.Migration.JobName, Revision: s.revision, CompletedAt: rec.Migration.FinishedAt,
 		}
 		return next(), nil
 	case jobFailed:
-		return r.migrationFailed(ctx, s, job)
+		return r.migrationFailed(ctx, s)
 	default:
 		return wait(), nil
 	}
 }
 
-// migrationFailed records the failure and, when spec.rollback.restoreDatabase is set,
-// runs the restore Job from this revision's pre-release dump.
-func (r *SoftFactoryReleaseReconciler) migrationFailed(ctx context.Context, s *releaseScope, job *batchv1.Job) (stepResult, error) {
-	rel := s.release
-	dump := s.jobs[rel.BackupJobName(s.revision)].Annotations[backupFileAnnotation]
-	msg := fmt.Sprintf("Migration Job %s failed (%s). Green was not deployed and %s keeps serving, untouched. "+
+// migrationFailed stops the release, saying which of three cases it is: the Job's
+// container never ran (nothing was migrated: the database is left alone), the Job was
+// deleted before it told (unknown: left alone), or a migration container ran and failed
+// (the restore, if the user opted in, loads the dump back).
+func (r *SoftFactoryReleaseReconciler) migrationFailed(ctx context.Context, s *releaseScope) (stepResult, error) {
+	rec := s.currentRecord()
+	m := rec.Migration
+	dump := ""
+	if rec.Backup != nil {
+		dump = rec.Backup.File
+	}
+	switch {
+	case m.State == deployv1alpha1.StepLost:
+		s.failure = &failureFact{outcome: deployv1alpha1.OutcomeFailed, reason: deployv1alpha1.ReasonMigrationLost, message: fmt.Sprintf(
+			"Migration Job %s was deleted before it reported how it ended: whether it changed the database is unknown, so the operator "+
+				"restores nothing and %s keeps serving. Check the database (the pre-release dump is %s), then apply a new spec.",
+			m.JobName, servingDescription(s), dump)}
+		return wait(), nil
+	case !m.ContainerStarted:
+		why := m.Message
+		if m.PodReason != "" {
+			why = m.PodReason + "; " + why
+		}
+		s.failure = &failureFact{outcome: deployv1alpha1.OutcomeFailed, reason: deployv1alpha1.ReasonMigrationNeverRan, message: fmt.Sprintf(
+			"Migration Job %s failed before any container of it was seen running (%s): nothing was migrated, so the database is left alone "+
+				"(no restore) and %s keeps serving. Check `kubectl describe job/%s` and its pods, fix the cause, then apply a new spec.",
+			m.JobName, why, servingDescription(s), m.JobName)}
+		return wait(), nil
+	}
+	msg := fmt.Sprintf("Migration Job %s failed (%s) after its container ran. Green was not deployed. "+
 		"Check `kubectl logs job/%s`. The pre-release dump is %s on the backup volume.",
-		job.Name, s.migration.message, servingDescription(s), job.Name, dump)
-	s.restore = jobFact{phase: jobNotRequired}
-	if rel.Spec.Rollback.RestoreDatabase {
-		restore, err := r.ensureJob(ctx, s, rel.RestoreJobName(s.revision), func() *batchv1.Job {
-			return buildRestoreJob(rel, s.revision, dump)
-		})
-		if err != nil {
-			return wait(), err
-		}
-		s.restore = jobFactOf(restore)
-		switch s.restore.phase {
-		case jobSucceeded:
-			msg += fmt.Sprintf(" Restore Job %s loaded it back: the database is as it was before the release.", restore.Name)
-		case jobFailed:
-			msg += fmt.Sprintf(" Restore Job %s FAILED (%s): restore by hand (see docs/backups.md).", restore.Name, s.restore.message)
-		default:
-			msg += fmt.Sprintf(" Restore Job %s is loading it back.", restore.Name)
-		}
-	} else {
-		msg += " To restore it, see docs/backups.md, or set spec.rollback.restoreDatabase for next time."
+		m.JobName, m.Message, m.JobName, dump)
+	res, err := r.restoreAfterFailedMigration(ctx, s, rec)
+	msg += " " + restoreDescription(s, rec)
+	if rec.Restore != nil {
+		s.restorePhase = rec.Restore.Phase
 	}
 	s.failure = &failureFact{outcome: deployv1alpha1.OutcomeFailed, reason: deployv1alpha1.ReasonMigrationFailed, message: msg}
-	return wait(), nil
+	return res, err
 }

@@ -169,6 +169,7 @@ var _ = Describe("A SoftFactory release", func() {
 		rev2 := h.get().Status.CurrentRevision
 		h.finishJob(h.name+"-backup-"+rev2, true)
 		h.settle()
+		h.runJobPod(h.name+"-migrate-"+rev2, true, "", "")
 		h.finishJob(h.name+"-migrate-"+rev2, false)
 		h.settle()
 
@@ -187,6 +188,8 @@ var _ = Describe("A SoftFactory release", func() {
 		r.Spec.Rollback.RestoreDatabase = true
 		h.releaseFirst(r)
 		rev2 := h.startSecondWithFailedMigration(imageV2)
+		h.stopColor(deployv1alpha1.Blue) // the restore waits for the serving colour's pods to be gone
+		h.settle()
 
 		restores := h.jobs(deployv1alpha1.ComponentRestore)
 		Expect(restores).To(HaveLen(1))

@@ -41,7 +41,6 @@ type releaseScope struct {
 	waitingFor      string // a safe point the release waits for, in words
 	backup          jobFact
 	migration       jobFact
-	restore         jobFact
 	smokeTest       jobFact
 	green           greenFact
 	promotion       promotionFact
@@ -52,6 +51,7 @@ type releaseScope struct {
 	promotedNow     bool          // the flip happened in this pass
 	flipTook        time.Duration // how long the flip's API calls took
 	supersededRev   string
+	restorePhase    deployv1alpha1.RestorePhase    // of the current revision's restore, if any
 	newOutcomes     []deployv1alpha1.ReleaseRecord // history records added or changed in this pass
 }
 
@@ -186,6 +186,9 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 		s.activeColor = deployv1alpha1.Color(s.activeService.Spec.Selector[deployv1alpha1.LabelColor])
 	}
 	s.target = s.chooseTarget()
+	if err := r.syncRecords(ctx, s); err != nil {
+		return nil, err
+	}
 	s.observeWithoutActing()
 	return s, nil
 }
@@ -195,21 +198,21 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 // earlier gate) leave a true picture for status.
 func (s *releaseScope) observeWithoutActing() {
 	rel := s.release
-	s.backup = jobFactOf(s.jobs[rel.BackupJobName(s.revision)])
+	rec := rel.Status.RevisionRecordOf(s.revision)
+	if rec == nil {
+		rec = &deployv1alpha1.RevisionRecord{}
+	}
+	s.backup = jobFactOfRecord(rec.Backup)
 	if rel.Spec.Backup == nil || rel.Spec.Database == nil {
 		s.backup = jobFact{phase: jobNotRequired}
 	}
-	s.migration = jobFactOf(s.jobs[rel.MigrationJobName(s.revision)])
+	s.migration = jobFactOfRecord(rec.Migration)
 	if rel.Spec.Migration == nil {
 		s.migration = jobFact{phase: jobNotRequired}
 	}
 	s.smokeTest = jobFactOf(s.jobs[rel.SmokeTestJobName(s.revision)])
 	if rel.Spec.Strategy.BlueGreen.SmokeTest == nil {
 		s.smokeTest = jobFact{phase: jobNotRequired}
-	}
-	s.restore = jobFact{phase: jobNotRequired}
-	if j, ok := s.jobs[rel.RestoreJobName(s.revision)]; ok {
-		s.restore = jobFactOf(j)
 	}
 	s.green = s.measureGreen()
 	if s.settled() {

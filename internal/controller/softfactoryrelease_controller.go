@@ -52,6 +52,9 @@ type SoftFactoryReleaseReconciler struct {
 	Monitoring PrometheusRuleManager
 	// Analyzer evaluates Prometheus checks; nil uses analysis.Evaluator.
 	Analyzer Analyzer
+	// APIReader reads past the cache, for the rare question the cache cannot answer
+	// (is a recorded Job really gone?); nil uses Client.
+	APIReader client.Reader
 
 	// statusWrites keeps a pass from acting on a cached release older than this
 	// process's own last status write.
@@ -91,7 +94,7 @@ func nextAfter(d time.Duration) stepResult {
 // +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases/status,verbs=patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;patch
@@ -164,13 +167,14 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 // stepsFor lists the steps of this pass. A release already serving its revision only
 // keeps things tidy; one in flight walks the runbook.
 func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
-	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused}
+	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused, r.reconcileJobRetention}
 	if s.settled() {
-		return append(steps, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService,
+		return append(steps, r.reconcileRestores, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService,
 			r.reconcilePostPromotionAnalysis, r.reconcileScaleDown)
 	}
 	return append(steps,
 		r.reconcileStoppedRelease,
+		r.reconcileRestores,
 		r.reconcileSafePoint,
 		r.reconcileBackup,
 		r.reconcileMigration,

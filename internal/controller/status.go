@@ -30,6 +30,7 @@ func updateStatus(s *releaseScope, stepErr error) {
 		}
 	}
 	updateHistory(s)
+	trimRecords(s)
 
 	for _, c := range []metav1.Condition{
 		backupCondition(s),
@@ -188,6 +189,7 @@ var failureReasons = map[string]bool{
 	deployv1alpha1.ReasonBackupFailed: true, deployv1alpha1.ReasonMigrationFailed: true, deployv1alpha1.ReasonProgressDeadlineExceeded: true,
 	deployv1alpha1.ReasonSmokeTestFailed: true, deployv1alpha1.ReasonAborted: true, deployv1alpha1.ReasonRolledBack: true, deployv1alpha1.ReasonReconcileError: true,
 	deployv1alpha1.ReasonAnalysisFailed: true, deployv1alpha1.ReasonAnalysisInconclusive: true,
+	deployv1alpha1.ReasonMigrationNeverRan: true, deployv1alpha1.ReasonMigrationLost: true,
 }
 
 // event records an action the operator took on the release.

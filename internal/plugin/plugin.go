@@ -116,6 +116,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
   status NAME     follow a release until it succeeds or fails
   promote NAME    promote a release waiting for a manual promotion
   abort NAME      abort a release in flight; traffic stays where it is
+  restore NAME    approve the restore of a failed migration's dump (restore: Manual)
   history NAME    list the release's past releases`,
 		Annotations: map[string]string{
 			// kubectl runs the binary as kubectl-sfrelease; users type "kubectl sfrelease".
@@ -132,6 +133,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		newStatusCommand(o),
 		newPromoteCommand(o),
 		newAbortCommand(o),
+		newRestoreCommand(o),
 		newHistoryCommand(o),
 	)
 	return cmd

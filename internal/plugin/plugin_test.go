@@ -407,6 +407,35 @@ var _ = Describe("kubectl sfrelease abort", func() {
 	})
 })
 
+var _ = Describe("kubectl sfrelease restore", func() {
+	var namespace string
+	BeforeEach(func() { namespace = newNamespace() })
+
+	It("approves the restore awaiting approval by setting the restore annotation to its revision", func() {
+		r := newRelease(namespace, image2)
+		operatorReports(r, func(st *deployv1alpha1.SoftFactoryReleaseStatus) {
+			releasingRev2(deployv1alpha1.PhaseFailed, deployv1alpha1.ReasonMigrationFailed, "Migration Job softfactory-migrate-"+rev2+" failed")(st)
+			st.Revisions = []deployv1alpha1.RevisionRecord{{Revision: rev2,
+				Restore: &deployv1alpha1.RestoreRecord{Phase: deployv1alpha1.RestoreAwaitingApproval}}}
+		})
+
+		code, out, _ := sfrelease("-n", namespace, "restore", "softfactory")
+		Expect(code).To(Equal(ExitOK))
+		Expect(out).To(ContainSubstring("softfactoryrelease/softfactory: restore of revision " + rev2 + " requested"))
+		Expect(annotations(r)).To(HaveKeyWithValue(deployv1alpha1.RestoreAnnotation, rev2))
+	})
+
+	It("refuses when no restore awaits approval", func() {
+		r := newRelease(namespace, image2)
+		operatorReports(r, releasingRev2(deployv1alpha1.PhaseFailed, deployv1alpha1.ReasonMigrationNeverRan, "Migration Job never ran"))
+
+		code, _, errOut := sfrelease("-n", namespace, "restore", "softfactory")
+		Expect(code).To(Equal(ExitFailed))
+		Expect(errOut).To(ContainSubstring("has no restore awaiting approval (phase Failed, revision " + rev2 + ")"))
+		Expect(annotations(r)).NotTo(HaveKey(deployv1alpha1.RestoreAnnotation))
+	})
+})
+
 var _ = Describe("kubectl sfrelease history", func() {
 	var namespace string
 	BeforeEach(func() { namespace = newNamespace() })

@@ -34,9 +34,9 @@ import (
 // acts on a later release.
 type request struct {
 	annotation string
-	// noun names the request in messages: "promotion", "abort".
+	// noun names the request in messages: "promotion", "abort", "restore".
 	noun string
-	// verb is the subcommand: "promote", "abort".
+	// verb is the subcommand: "promote", "abort", "restore".
 	verb string
 	// applies returns why the request does not apply to r now, or nil.
 	applies func(r *deployv1alpha1.SoftFactoryRelease) error
@@ -71,6 +71,21 @@ var abortRequest = request{
 	},
 }
 
+var restoreRequest = request{
+	annotation: deployv1alpha1.RestoreAnnotation,
+	noun:       "restore",
+	verb:       "restore",
+	applies: func(r *deployv1alpha1.SoftFactoryRelease) error {
+		rec := r.Status.RevisionRecordOf(r.Status.CurrentRevision)
+		if rec == nil || rec.Restore == nil || rec.Restore.Phase != deployv1alpha1.RestoreAwaitingApproval {
+			return fmt.Errorf("softfactoryrelease/%s has no restore awaiting approval (phase %s, revision %s): "+
+				"restore applies to a release whose migration ran and failed with spec.rollback.restore: Manual; "+
+				"--force sets the annotation anyway", r.Name, orNone(string(r.Status.Phase)), r.Status.CurrentRevision)
+		}
+		return nil
+	},
+}
+
 func newPromoteCommand(o *options) *cobra.Command {
 	return newRequestCommand(o, promoteRequest, &cobra.Command{
 		Use:   "promote NAME",
@@ -100,6 +115,23 @@ another release afterwards, apply a new spec.
 Refuses when no release is in flight, or when the operator has not yet observed the
 latest spec. --force sets the annotation anyway.`,
 		Example: `  kubectl sfrelease abort softfactory`,
+	})
+}
+
+func newRestoreCommand(o *options) *cobra.Command {
+	return newRequestCommand(o, restoreRequest, &cobra.Command{
+		Use:   "restore NAME",
+		Short: "Approve the restore of a failed migration's dump (restore: Manual)",
+		Long: `Approve the restore of the pre-migration dump of a release whose migration ran and
+failed, when spec.rollback.restore is Manual: set deploy.softfactory.io/restore to its
+current revision. The operator then scales every colour of the release to 0 and waits
+for their pods to be gone, loads the dump back (pg_restore --clean, once), and scales
+the serving colour back up. Every write made since the dump is lost, and the release
+serves nothing while the restore runs: see docs/backups.md.
+
+Refuses when no restore awaits approval, or when the operator has not yet observed the
+latest spec. --force sets the annotation anyway.`,
+		Example: `  kubectl sfrelease restore softfactory && kubectl sfrelease status softfactory`,
 	})
 }
 

@@ -54,6 +54,7 @@ rules:
   - jobs
   verbs:
   - create
+  - delete
   - get
   - list
   - watch
