@@ -171,6 +171,7 @@ func main() {
 	}
 	if err := (&controller.SoftFactoryReleaseReconciler{
 		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
 		Recorder:   recorder,
 		Clock:      clock.RealClock{},
 		Monitoring: rules,

@@ -26,6 +26,8 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 		return wait(), err
 	}
 	s.backup = jobFactOf(job)
+	issue, recheck := s.runningJobIssue(job)
+	s.backup.issue = issue
 	switch s.backup.phase {
 	case jobSucceeded:
 		rel.Status.LastBackup = &deployv1alpha1.BackupRecord{
@@ -36,6 +38,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 		}
 		return next(), nil
 	case jobFailed:
+		s.backup.message = s.jobLastWords(job, s.backup.message)
 		s.failure = &failureFact{
 			outcome: deployv1alpha1.OutcomeFailed,
 			reason:  deployv1alpha1.ReasonBackupFailed,
@@ -44,6 +47,8 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 				job.Name, s.backup.message, servingDescription(s), job.Name),
 		}
 		return wait(), nil
+	case jobRunning:
+		return r.watchRunningJob(s, job, issue, recheck, backupNeverStarted)
 	default:
 		return wait(), nil
 	}

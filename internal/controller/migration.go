@@ -31,6 +31,8 @@ func (r *SoftFactoryReleaseReconciler) reconcileMigration(ctx context.Context, s
 		return wait(), err
 	}
 	s.migration = jobFactOf(job)
+	issue, recheck := s.runningJobIssue(job)
+	s.migration.issue = issue
 	switch s.migration.phase {
 	case jobSucceeded:
 		rel.Status.LastMigration = &deployv1alpha1.MigrationRecord{
@@ -38,7 +40,13 @@ func (r *SoftFactoryReleaseReconciler) reconcileMigration(ctx context.Context, s
 		}
 		return next(), nil
 	case jobFailed:
+		if s.failure != nil && s.failure.reason == deployv1alpha1.ReasonMigrationNeverStarted {
+			// Stopped because its pod could not start: nothing ran, nothing to restore.
+			return wait(), nil
+		}
 		return r.migrationFailed(ctx, s, job)
+	case jobRunning:
+		return r.watchRunningJob(s, job, issue, recheck, migrationNeverStarted)
 	default:
 		return wait(), nil
 	}

@@ -46,8 +46,12 @@ import (
 // from the cluster, so a restarted operator picks up exactly where the last one stopped.
 type SoftFactoryReleaseReconciler struct {
 	client.Client
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
+	// APIReader reads around the cache, which holds only objects carrying the operator's
+	// managed-by label: it names the owner of an object that is in the way of a create.
+	// nil reads through Client.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
 	// Monitoring manages the PrometheusRule; nil turns the step off.
 	Monitoring PrometheusRuleManager
 	// Analyzer evaluates Prometheus checks; nil uses analysis.Evaluator.
@@ -160,7 +164,7 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 // stepsFor lists the steps of this pass. A release already serving its revision only
 // keeps things tidy; one in flight walks the runbook.
 func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
-	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused}
+	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused, r.reconcileOwnership}
 	if s.settled() {
 		return append(steps, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService,
 			r.reconcilePostPromotionAnalysis, r.reconcileScaleDown)
@@ -188,6 +192,12 @@ func (r *SoftFactoryReleaseReconciler) runSteps(ctx context.Context, s *releaseS
 	var result ctrl.Result
 	for _, st := range steps {
 		res, err := st(ctx, s)
+		if c := conflictOf(err); c != nil {
+			// Not an error to retry at once: the release stops, says who holds the name,
+			// and looks again later (the holder may be neither labelled nor watched).
+			s.conflict = c
+			return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
+		}
 		if err != nil {
 			return result, err
 		}

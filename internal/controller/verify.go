@@ -37,6 +37,11 @@ func (r *SoftFactoryReleaseReconciler) reconcileGreenAvailability(ctx context.Co
 		}
 		r.event(s, "Warning", deployv1alpha1.ReasonProgressDeadlineExceeded, "Abort", "%s", s.failure.message)
 		return wait(), r.applyFailurePolicy(ctx, s)
+	case s.green.issue != nil && s.green.issue.permanent && !s.settled():
+		// Waiting for the deadline would only hide, for minutes, a cause that cannot heal.
+		s.failure = podsCannotStart(s, s.green.issue)
+		r.event(s, "Warning", deployv1alpha1.ReasonPodsCannotStart, "Abort", "%s", s.failure.message)
+		return wait(), r.applyFailurePolicy(ctx, s)
 	default:
 		// The Deployment and EndpointSlice watches wake the release when this changes;
 		// the requeue only makes sure the deadline is noticed.
@@ -63,6 +68,7 @@ func (s *releaseScope) measureGreen() greenFact {
 	switch {
 	case !saturated:
 		f.phase = greenProgressing
+		f.issue = s.targetIssue(d)
 	case f.readyEndpoints < f.wantReplicas:
 		f.phase = greenWaitingForEndpoints
 	default:
