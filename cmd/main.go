@@ -213,6 +213,10 @@ func cacheOptions(watchNamespaces string) cache.Options {
 	// promotion gate reads only their counts.
 	replicaSets := owned
 	replicaSets.Transform = controller.TrimReplicaSet
+	// The release's pods (API and Jobs') carry the pod template's labels; a pass reads
+	// their container states only.
+	pods := owned
+	pods.Transform = controller.TrimPod
 	opts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
@@ -221,6 +225,7 @@ func cacheOptions(watchNamespaces string) cache.Options {
 			&batchv1.Job{}:               owned,
 			&batchv1.CronJob{}:           owned,
 			&corev1.Service{}:            owned,
+			&corev1.Pod{}:                pods,
 			&discoveryv1.EndpointSlice{}: owned,
 		},
 	}

@@ -49,7 +49,21 @@ const (
 	// backup whose pod template cannot carry a per-run name: the script then names the
 	// dump FileName(RELEASE_NAME, REVISION, now).
 	EnvRevision = "REVISION"
+	// EnvKeepFiles names, space-separated, dumps that pruning must never delete: the ones
+	// the release's status refers to (its history, its last backup).
+	EnvKeepFiles = "KEEP_FILES"
+	// EnvPassDir is a directory only the Job's user can read, in memory, where the scripts
+	// put the database password as a libpq passfile: never on a command line.
+	EnvPassDir = "PGPASS_DIR"
 )
+
+// ScheduledSuffix ends the name of a dump a scheduled backup takes
+// (<release>-<revision>-<UTC timestamp>-scheduled.dump). Pruning counts scheduled and
+// pre-migration dumps apart, so a schedule never pushes a pre-migration dump out.
+const ScheduledSuffix = "-scheduled.dump"
+
+// PassDirMountPath is where the Jobs mount the in-memory volume of EnvPassDir.
+const PassDirMountPath = "/run/pgpass"
 
 // MountPath is where the Jobs mount the backup volume.
 const MountPath = "/backups"

@@ -1,7 +1,8 @@
 
 # backup.sh: the backup Job. Dumps DATABASE_URL with pg_dump --format=custom to
 # BACKUP_DIR/BACKUP_FILE, verifies the dump, then prunes this release's oldest dumps so
-# that KEEP_LAST remain. Exits non-zero, with a message saying why, whenever there is no
+# that KEEP_LAST of each kind remain (pre-migration and scheduled counted apart), never
+# one named in KEEP_FILES. Exits non-zero, with a message saying why, whenever there is no
 # verified dump at the end: the operator never migrates without one.
 script_name=backup
 
@@ -30,41 +31,60 @@ if [ ! -d "$BACKUP_DIR" ]; then
 fi
 
 # The strict shape of one of this release's dumps, after "<release>-": a 10-hex-digit
-# revision and a UTC timestamp. Pruning deletes nothing else, so another release whose
+# revision and a UTC timestamp, then ".dump" for a pre-migration dump (named by the
+# operator) or "-scheduled.dump" for a scheduled one (named here). Pruning deletes nothing else, so another release whose
 # name starts with this one ("softfactory-minimal" for "softfactory") is safe: its
 # files have a longer remainder that never fits this fixed-length pattern.
 hex='[0123456789abcdef]'
 digit='[0123456789]'
-dump_pattern="$hex$hex$hex$hex$hex$hex$hex$hex$hex$hex-$digit$digit$digit$digit$digit$digit$digit${digit}T$digit$digit$digit$digit$digit${digit}Z.dump"
+stamped="$hex$hex$hex$hex$hex$hex$hex$hex$hex$hex-$digit$digit$digit$digit$digit$digit$digit${digit}T$digit$digit$digit$digit$digit${digit}Z"
 
-# is_release_dump NAME: whether NAME is one of this release's dumps.
-is_release_dump() {
+# dump_kind NAME: prints "release" or "scheduled" for one of this release's dumps, and
+# fails for any other name.
+dump_kind() {
   case $1 in
   "$RELEASE_NAME"-*) ;;
   *) return 1 ;;
   esac
-  # shellcheck disable=SC2254 # $dump_pattern unquoted on purpose: it is a glob
+  # shellcheck disable=SC2254 # $stamped unquoted on purpose: it is a glob
   case ${1#"$RELEASE_NAME"-} in
-  $dump_pattern) return 0 ;;
+  $stamped.dump) echo release ;;
+  $stamped-scheduled.dump) echo scheduled ;;
+  *) return 1 ;;
   esac
+}
+
+is_release_dump() {
+  dump_kind "$1" >/dev/null
+}
+
+# is_kept NAME: whether KEEP_FILES (the dumps the release's status refers to: the
+# serving revision's, the previous one's, the last backup) names NAME.
+is_kept() {
+  for kept_name in ${KEEP_FILES:-}; do
+    if [ "$kept_name" = "$1" ]; then
+      return 0
+    fi
+  done
   return 1
 }
 
 if [ -z "${BACKUP_FILE:-}" ]; then
   # A scheduled backup (CronJob) cannot carry a per-run name: make it here.
   require_env REVISION
-  BACKUP_FILE="$RELEASE_NAME-$REVISION-$(date -u +%Y%m%dT%H%M%SZ).dump"
+  BACKUP_FILE="$RELEASE_NAME-$REVISION-$(date -u +%Y%m%dT%H%M%SZ)-scheduled.dump"
 fi
 if ! is_release_dump "$BACKUP_FILE"; then
   fail "BACKUP_FILE must be named <release>-<10 hex digit revision>-<UTC timestamp like 20060102T150405Z>.dump for release $RELEASE_NAME"
 fi
+kind=$(dump_kind "$BACKUP_FILE")
 
-db_url=$(libpq_url)
+connect_setup
 final="$BACKUP_DIR/$BACKUP_FILE"
 # pg_dump writes to a temporary name that pruning never matches, renamed only once the
 # dump is complete and verified: a half-written dump never looks like a backup.
 partial="$final.partial"
-trap 'rm -f "$partial"' EXIT
+trap 'rm -f "$partial" "$passfile"' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
@@ -116,23 +136,32 @@ mv -f "$partial" "$final"
 # already flushed the file itself). Best effort: not every sync takes a path.
 sync "$BACKUP_DIR" 2>/dev/null || sync
 
-# Prune: keep the dump just made and the newest KEEP_LAST-1 others of this release,
-# newest by the timestamp in the name (not mtime, which copies and restores change).
-# Only regular files of this release's strict shape are candidates.
+# Prune: of the dumps of the same kind as this one, keep the one just made and the
+# newest KEEP_LAST-1 others, newest by the time they were written (their mtime, the
+# clock of the node that wrote them: a name carries the operator's clock, which may
+# lag). Scheduled dumps never push out a pre-migration dump, nor the other way round,
+# and a dump named in KEEP_FILES is never pruned (it still counts as kept). Only regular
+# files of this release's strict shapes are candidates.
 candidates=$(
   for path in "$BACKUP_DIR/$RELEASE_NAME"-*.dump; do
     name=${path##*/}
-    if [ "$name" = "$BACKUP_FILE" ] || [ -L "$path" ] || [ ! -f "$path" ] || ! is_release_dump "$name"; then
+    if [ "$name" = "$BACKUP_FILE" ] || [ -L "$path" ] || [ ! -f "$path" ] || [ "$(dump_kind "$name" || true)" != "$kind" ]; then
       continue
     fi
+    # Written at (seconds), then the name's own timestamp to order dumps written within
+    # the same second.
     rest=${name#"$RELEASE_NAME"-}
-    stamp=${rest#??????????-}
-    printf '%s %s\n' "${stamp%.dump}" "$name"
-  done | sort -r | cut -d' ' -f2
+    printf '%s %s %s\n' "$(date -u -r "$path" +%s)" "${rest#??????????-}" "$name"
+  done | sort -k1,1nr -k2,2r | cut -d' ' -f3
 )
 kept=1
 pruned=0
 for name in $candidates; do
+  if is_kept "$name"; then
+    say "kept $name: the release's status refers to it"
+    kept=$((kept + 1))
+    continue
+  fi
   if [ "$kept" -lt "$KEEP_LAST" ]; then
     kept=$((kept + 1))
     continue
@@ -147,5 +176,5 @@ for name in $candidates; do
   fi
 done
 
-say "done: $BACKUP_FILE ($size bytes); $kept of this release's dumps kept (keepLast $KEEP_LAST), $pruned pruned"
+say "done: $BACKUP_FILE ($size bytes); $kept of this release's $kind dumps kept (keepLast $KEEP_LAST), $pruned pruned"
 finish "$outcome $BACKUP_FILE ($size bytes)"

@@ -38,6 +38,11 @@ func dumpName(release string) *regexp.Regexp {
 	return regexp.MustCompile(`^` + regexp.QuoteMeta(release) + `-[0-9a-f]{10}-[0-9]{8}T[0-9]{6}Z\.dump$`)
 }
 
+// scheduledDumpName is the shape of a scheduled backup's dump.
+func scheduledDumpName(release string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(release) + `-[0-9a-f]{10}-[0-9]{8}T[0-9]{6}Z-scheduled\.dump$`)
+}
+
 func TestFileNameFollowsTheConvention(t *testing.T) {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("CET", 3600))
 	got := FileName(testRelease, testRevision, at)
@@ -142,11 +147,11 @@ func TestBackupNamesTheDumpItselfForAScheduledRun(t *testing.T) {
 				t.Fatalf("backup exited %d; output:\n%s", r.exitCode, r.output)
 			}
 			names := listDir(t, dir)
-			if len(names) != 1 || !dumpName(testRelease).MatchString(names[0]) ||
+			if len(names) != 1 || !scheduledDumpName(testRelease).MatchString(names[0]) ||
 				!strings.HasPrefix(names[0], testRelease+"-"+testRevision+"-") {
-				t.Fatalf("the volume holds %q, want one %s-%s-<timestamp>.dump", names, testRelease, testRevision)
+				t.Fatalf("the volume holds %q, want one %s-%s-<timestamp>%s", names, testRelease, testRevision, ScheduledSuffix)
 			}
-			stamp, err := time.Parse(timestampLayout, strings.TrimSuffix(strings.TrimPrefix(names[0], testRelease+"-"+testRevision+"-"), ".dump"))
+			stamp, err := time.Parse(timestampLayout, strings.TrimSuffix(strings.TrimPrefix(names[0], testRelease+"-"+testRevision+"-"), ScheduledSuffix))
 			if err != nil || stamp.Before(before) || stamp.After(after) {
 				t.Fatalf("the dump's timestamp %v (%v) is not the UTC time of the run, between %v and %v", stamp, err, before, after)
 			}

@@ -142,6 +142,95 @@ libpq_url() {
   esac
 }
 
+# connect_setup sets db_url, the connection the PostgreSQL tools get, WITHOUT the
+# password: a command line is world-readable (/proc/*/cmdline, ps, process-collecting
+# agents), so the password goes where libpq looks for it, a passfile readable by this
+# user only (PGPASSFILE), in PGPASS_DIR: an in-memory volume in the Jobs. The URL (and
+# so the password) reaches awk through its environment, never its arguments. Must run
+# in the script's own shell, not in $(...), to export PGPASSFILE; the caller removes
+# $passfile on exit.
+connect_setup() {
+  url=$(libpq_url)
+  passfile="${PGPASS_DIR:-${TMPDIR:-/tmp}}/softfactory-$$.pgpass"
+  rm -f "$passfile"
+  db_url=$(
+    umask 077
+    LIBPQ_URL=$url PASSFILE=$passfile awk '
+      function hexval(s,   a, b) {
+        a = index("0123456789abcdef", tolower(substr(s, 1, 1)))
+        b = index("0123456789abcdef", tolower(substr(s, 2, 1)))
+        if (a == 0 || b == 0) return -1
+        return (a - 1) * 16 + (b - 1)
+      }
+      function decode(s,   out, i, h) {
+        out = ""
+        for (i = 1; i <= length(s); i++) {
+          h = (substr(s, i, 1) == "%") ? hexval(substr(s, i + 1, 2)) : -1
+          if (h > 0) { out = out sprintf("%c", h); i += 2 } else out = out substr(s, i, 1)
+        }
+        return out
+      }
+      BEGIN {
+        url = ENVIRON["LIBPQ_URL"]
+        have = 0
+        i = index(url, "://")
+        if (i > 0) {
+          scheme = substr(url, 1, i + 2)
+          rest = substr(url, i + 3)
+          j = match(rest, /[\/?#]/)
+          if (j > 0) { authority = substr(rest, 1, j - 1); tail = substr(rest, j) } else { authority = rest; tail = "" }
+          last = 0
+          for (k = 1; k <= length(authority); k++) if (substr(authority, k, 1) == "@") last = k
+          if (last > 0) {
+            userinfo = substr(authority, 1, last - 1)
+            c = index(userinfo, ":")
+            if (c > 0) {
+              pw = decode(substr(userinfo, c + 1)); have = 1
+              authority = substr(userinfo, 1, c - 1) substr(authority, last)
+            }
+          }
+          q = index(tail, "?")
+          if (q > 0) {
+            n = split(substr(tail, q + 1), parts, "&")
+            kept = ""
+            for (k = 1; k <= n; k++) {
+              if (parts[k] ~ /^password=/) { pw = decode(substr(parts[k], 10)); have = 1; continue }
+              kept = kept (kept == "" ? "" : "&") parts[k]
+            }
+            tail = substr(tail, 1, q - 1) (kept == "" ? "" : "?" kept)
+          }
+          out = scheme authority tail
+        } else {
+          n = split(url, parts, " ")
+          out = ""
+          for (k = 1; k <= n; k++) {
+            if (parts[k] == "") continue
+            if (parts[k] ~ /^password=/) {
+              pw = substr(parts[k], 10); gsub(/^'\''|'\''$/, "", pw); have = 1
+              continue
+            }
+            out = out (out == "" ? "" : " ") parts[k]
+          }
+        }
+        if (have) {
+          # .pgpass syntax: host:port:database:user:password, with \ and : escaped.
+          esc = ""
+          for (k = 1; k <= length(pw); k++) {
+            ch = substr(pw, k, 1)
+            if (ch == "\\" || ch == ":") esc = esc "\\"
+            esc = esc ch
+          }
+          printf "*:*:*:*:%s\n", esc > ENVIRON["PASSFILE"]
+          close(ENVIRON["PASSFILE"])
+        }
+        print out
+      }'
+  )
+  if [ -s "$passfile" ]; then
+    export PGPASSFILE="$passfile"
+  fi
+}
+
 # connect_or_fail checks that the database accepts us before anything is written or
 # dropped, so each way of failing to connect gets its own message. $1 says what the
 # failure left behind.

@@ -137,3 +137,139 @@ func TestBackupNeverPrunesTheDumpItJustMade(t *testing.T) {
 		})
 	}
 }
+
+// writeDumpsAt writes fake dumps with the given modification times: pruning orders dumps
+// by the time they were written, not by the timestamp in their names.
+func writeDumpsAt(t *testing.T, dir string, written map[string]time.Time) {
+	t.Helper()
+	for name, at := range written {
+		writeFiles(t, dir, name)
+		if err := os.Chtimes(filepath.Join(dir, name), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// status.lastBackup and status.history name dumps a rollback or a human needs; with
+// keepLast 1 they used to be pruned by the next backup.
+func TestBackupNeverPrunesADumpTheStatusRefersTo(t *testing.T) {
+	db := newTestDB(t)
+	serving := "softfactory-1111111111-20260101T000000Z.dump"  // in status.history: kept
+	previous := "softfactory-2222222222-20260201T000000Z.dump" // in status.history: kept
+	other := "softfactory-3333333333-20260301T000000Z.dump"    // in no record: pruned
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, sh := range shells(t) {
+		t.Run(sh.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeDumpsAt(t, dir, map[string]time.Time{serving: day, previous: day.Add(time.Hour), other: day.Add(2 * time.Hour)})
+			file := FileName(testRelease, testRevision, time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+			env := backupEnv(db, dir, file)
+			env[EnvKeepLast] = "1"
+			env[EnvKeepFiles] = serving + " " + previous
+
+			r := execute(t, backupRun(sh, db, env))
+			if r.exitCode != 0 {
+				t.Fatalf("backup exited %d; output:\n%s", r.exitCode, r.output)
+			}
+			want := []string{file, serving, previous}
+			slices.Sort(want)
+			if got := listDir(t, dir); !slices.Equal(got, want) {
+				t.Fatalf("the volume holds %q, want %q; output:\n%s", got, want, r.output)
+			}
+		})
+	}
+}
+
+// Scheduled dumps and pre-migration dumps are counted apart: an hourly schedule with
+// keepLast 2 used to prune the pre-migration dump of the serving revision within hours.
+func TestScheduledAndPreMigrationDumpsAreCountedApart(t *testing.T) {
+	db := newTestDB(t)
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	preMigration := []string{
+		"softfactory-1111111111-20260301T000000Z.dump",
+		"softfactory-2222222222-20260301T010000Z.dump",
+	}
+	scheduled := []string{
+		"softfactory-2222222222-20260301T020000Z-scheduled.dump", // oldest scheduled: pruned
+		"softfactory-2222222222-20260301T030000Z-scheduled.dump",
+	}
+	for _, sh := range shells(t) {
+		t.Run(sh.name, func(t *testing.T) {
+			dir := t.TempDir()
+			written := map[string]time.Time{}
+			for i, name := range append(append([]string{}, preMigration...), scheduled...) {
+				written[name] = base.Add(time.Duration(i) * time.Hour)
+			}
+			writeDumpsAt(t, dir, written)
+
+			t.Log("a scheduled backup with keepLast 2 prunes only the oldest scheduled dump")
+			env := backupEnv(db, dir, "")
+			env[EnvRevision] = "2222222222"
+			env[EnvKeepLast] = "2"
+			r := execute(t, backupRun(sh, db, env))
+			if r.exitCode != 0 {
+				t.Fatalf("scheduled backup exited %d; output:\n%s", r.exitCode, r.output)
+			}
+			got := listDir(t, dir)
+			if slices.Contains(got, scheduled[0]) || !slices.Contains(got, scheduled[1]) {
+				t.Fatalf("after a scheduled backup the volume holds %q; output:\n%s", got, r.output)
+			}
+			for _, name := range preMigration {
+				if !slices.Contains(got, name) {
+					t.Fatalf("a scheduled backup pruned the pre-migration dump %s; the volume holds %q; output:\n%s", name, got, r.output)
+				}
+			}
+			var newScheduled string
+			for _, name := range got {
+				if strings.HasSuffix(name, ScheduledSuffix) && name != scheduled[1] {
+					newScheduled = name
+				}
+			}
+			if newScheduled == "" {
+				t.Fatalf("the scheduled dump is not named ...%s: %q", ScheduledSuffix, got)
+			}
+
+			t.Log("a pre-migration backup with keepLast 2 prunes only the oldest pre-migration dump")
+			file := FileName(testRelease, "3333333333", time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
+			env = backupEnv(db, dir, file)
+			env[EnvKeepLast] = "2"
+			r = execute(t, backupRun(sh, db, env))
+			if r.exitCode != 0 {
+				t.Fatalf("backup exited %d; output:\n%s", r.exitCode, r.output)
+			}
+			want := []string{preMigration[1], file, scheduled[1], newScheduled}
+			slices.Sort(want)
+			if got := listDir(t, dir); !slices.Equal(got, want) {
+				t.Fatalf("the volume holds %q, want %q; output:\n%s", got, want, r.output)
+			}
+		})
+	}
+}
+
+// The operator names a pre-migration dump from its own clock; when that clock lags, the
+// dump written last carries the oldest name. Pruning goes by the time written, so the
+// freshest dump of another revision is not the first to go.
+func TestPruningOrdersDumpsByTheTimeWritten(t *testing.T) {
+	db := newTestDB(t)
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	writtenFirst := "softfactory-1111111111-20260310T000000Z.dump" // named late, written first: pruned
+	writtenLast := "softfactory-2222222222-20260301T000000Z.dump"  // named early, written last: kept
+	for _, sh := range shells(t) {
+		t.Run(sh.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeDumpsAt(t, dir, map[string]time.Time{writtenFirst: base, writtenLast: base.Add(24 * time.Hour)})
+			file := FileName(testRelease, testRevision, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
+			env := backupEnv(db, dir, file)
+			env[EnvKeepLast] = "2"
+			r := execute(t, backupRun(sh, db, env))
+			if r.exitCode != 0 {
+				t.Fatalf("backup exited %d; output:\n%s", r.exitCode, r.output)
+			}
+			want := []string{file, writtenLast}
+			slices.Sort(want)
+			if got := listDir(t, dir); !slices.Equal(got, want) {
+				t.Fatalf("the volume holds %q, want %q; output:\n%s", got, want, r.output)
+			}
+		})
+	}
+}

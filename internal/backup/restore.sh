@@ -18,7 +18,10 @@ if ! toc=$(pg_restore --list "$dump" 2>&1); then
   show "$toc"
   fail "the dump $dump is unreadable (pg_restore --list failed). The database was not touched."
 fi
-db_url=$(libpq_url)
+connect_setup
+trap 'rm -f "$passfile"' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 connect_or_fail "The database was not touched."
 
 say "restoring $dump ($(file_size "$dump") bytes)"

@@ -127,6 +127,12 @@ func TestDeploymentBuilder(t *testing.T) {
 
 func TestJobBuilders(t *testing.T) {
 	r := baseRelease()
+	r.Status.LastBackup = &deployv1alpha1.BackupRecord{File: "softfactory-1111111111-20261101T120000Z.dump"}
+	r.Status.History = []deployv1alpha1.ReleaseRecord{
+		{Revision: "1111111111", BackupFile: "softfactory-1111111111-20261101T120000Z.dump"},
+		{Revision: "2222222222", BackupFile: "softfactory-2222222222-20261001T120000Z.dump"},
+		{Revision: "3333333333"},
+	}
 	rev := "0123456789"
 	env := func(c corev1.Container) map[string]corev1.EnvVar {
 		m := map[string]corev1.EnvVar{}
@@ -149,6 +155,9 @@ func TestJobBuilders(t *testing.T) {
 		{"backup file from the caller", be["BACKUP_FILE"].Value == "softfactory-0123456789-20261125T120000Z.dump"},
 		{"backup keepLast", be["KEEP_LAST"].Value == "10"},
 		{"backup mounts the user's PVC", backup.Spec.Template.Spec.Volumes[0].PersistentVolumeClaim.ClaimName == "softfactory-backups"},
+		{"backup's password goes to an in-memory passfile dir, never a command line", backup.Spec.Template.Spec.Volumes[1].EmptyDir.Medium == corev1.StorageMediumMemory &&
+			be["PGPASS_DIR"].Value == backup.Spec.Template.Spec.Containers[0].VolumeMounts[1].MountPath},
+		{"backup keeps the dumps the status refers to", be["KEEP_FILES"].Value == "softfactory-1111111111-20261101T120000Z.dump softfactory-2222222222-20261001T120000Z.dump"},
 		{"backup runs as the postgres user", *backup.Spec.Template.Spec.SecurityContext.RunAsUser == postgresUID},
 		{"backup never restarts in place", backup.Spec.Template.Spec.RestartPolicy == corev1.RestartPolicyNever},
 		{"migration name", migrate.Name == "softfactory-migrate-0123456789"},

@@ -36,6 +36,9 @@ func trimForCache(obj any) error {
 	if _, err := TrimDeployment(obj); err != nil {
 		return err
 	}
+	if _, err := TrimPod(obj); err != nil {
+		return err
+	}
 	_, err := TrimReplicaSet(obj)
 	return err
 }

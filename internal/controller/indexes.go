@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -16,8 +17,8 @@ import (
 // in one namespace each pass would scan thousands of Jobs, ReplicaSets and EndpointSlices
 // to find a handful. Deployments and Services have fixed names and are read by key.
 const (
-	// childrenByRelease indexes Jobs and ReplicaSets by the release's instance label
-	// (ReplicaSets inherit it from the pod template).
+	// childrenByRelease indexes Jobs, ReplicaSets and pods by the release's instance label
+	// (ReplicaSets and pods inherit it from the pod template).
 	childrenByRelease = "softfactory.release"
 	// slicesByService indexes EndpointSlices by the name of their Service.
 	slicesByService = "softfactory.service"
@@ -29,6 +30,9 @@ func indexChildren(ctx context.Context, indexer client.FieldIndexer) error {
 		return err
 	}
 	if err := indexer.IndexField(ctx, &appsv1.ReplicaSet{}, childrenByRelease, labelValue(deployv1alpha1.LabelInstance)); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, childrenByRelease, labelValue(deployv1alpha1.LabelInstance)); err != nil {
 		return err
 	}
 	return indexer.IndexField(ctx, &discoveryv1.EndpointSlice{}, slicesByService, labelValue(discoveryv1.LabelServiceName))

@@ -3,9 +3,11 @@ package controller
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -64,6 +66,21 @@ func backupVolume(b *deployv1alpha1.BackupSpec) (corev1.Volume, corev1.VolumeMou
 		}
 }
 
+// passfileVolume is the in-memory directory where the scripts write the database
+// password as a libpq passfile, so that it is never on a command line; the pod's
+// security context makes it the Job user's alone.
+func passfileVolume() (corev1.Volume, corev1.VolumeMount) {
+	return corev1.Volume{
+			Name: "pgpass",
+			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+				Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("1Mi")),
+			}},
+		}, corev1.VolumeMount{
+			Name:      "pgpass",
+			MountPath: backup.PassDirMountPath,
+		}
+}
+
 // buildBackupJob is the pg_dump Job taken before a revision's migration. file is the
 // dump's name, chosen by the caller (backup.FileName) so this builder stays pure.
 func buildBackupJob(r *deployv1alpha1.SoftFactoryRelease, revision, file string) *batchv1.Job {
@@ -74,7 +91,29 @@ func buildBackupJob(r *deployv1alpha1.SoftFactoryRelease, revision, file string)
 		corev1.EnvVar{Name: backup.EnvKeepLast, Value: strconv.Itoa(int(b.KeepLast))},
 		corev1.EnvVar{Name: backup.EnvVerify, Value: strconv.FormatBool(b.VerifyEnabled())},
 		corev1.EnvVar{Name: backup.EnvMinSizeBytes, Value: strconv.FormatInt(max(b.Verify.MinSizeBytes, 1), 10)},
+		corev1.EnvVar{Name: backup.EnvKeepFiles, Value: strings.Join(dumpsInStatus(r), " ")},
 	)
+}
+
+// dumpsInStatus are the dumps the release's status refers to (its last backup, and the
+// pre-migration dump of every revision in its history): pruning keeps them, so a record
+// never points at a file that is gone and a rollback keeps its dump.
+func dumpsInStatus(r *deployv1alpha1.SoftFactoryRelease) []string {
+	var files []string
+	seen := map[string]bool{}
+	add := func(f string) {
+		if f != "" && !seen[f] {
+			seen[f] = true
+			files = append(files, f)
+		}
+	}
+	if r.Status.LastBackup != nil {
+		add(r.Status.LastBackup.File)
+	}
+	for _, h := range r.Status.History {
+		add(h.BackupFile)
+	}
+	return files
 }
 
 // buildRestoreJob loads a revision's pre-release dump back after its migration failed.
@@ -91,10 +130,12 @@ func buildRestoreJob(r *deployv1alpha1.SoftFactoryRelease, revision, file string
 func buildPostgresJob(r *deployv1alpha1.SoftFactoryRelease, name, component, revision, file string, command []string, backoffLimit *int32, extraEnv ...corev1.EnvVar) *batchv1.Job {
 	b := r.Spec.Backup
 	vol, mount := backupVolume(b)
+	passVol, passMount := passfileVolume()
 	env := []corev1.EnvVar{
 		databaseURLFromSecret(r.Spec.Database),
 		{Name: backup.EnvBackupDir, Value: backup.MountPath},
 		{Name: backup.EnvBackupFile, Value: file},
+		{Name: backup.EnvPassDir, Value: backup.PassDirMountPath},
 	}
 	pod := corev1.PodSpec{
 		Containers: []corev1.Container{{
@@ -102,10 +143,10 @@ func buildPostgresJob(r *deployv1alpha1.SoftFactoryRelease, name, component, rev
 			Image:        b.Image,
 			Command:      command,
 			Env:          append(env, extraEnv...),
-			VolumeMounts: []corev1.VolumeMount{mount},
+			VolumeMounts: []corev1.VolumeMount{mount, passMount},
 			Resources:    b.Resources,
 		}},
-		Volumes:         []corev1.Volume{vol},
+		Volumes:         []corev1.Volume{vol, passVol},
 		SecurityContext: restrictedPodSecurityContext(ptr.To(postgresUID)),
 	}
 	applySchedulingOverrides(r, &pod)

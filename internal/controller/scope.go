@@ -28,6 +28,7 @@ type releaseScope struct {
 	activeService  *corev1.Service
 	previewService *corev1.Service
 	jobs           map[string]*batchv1.Job
+	pods           []corev1.Pod // the colours' API pods and the Jobs' pods (pods.go)
 	previewSlices  []discoveryv1.EndpointSlice
 	// foreign are objects in the cache holding a name of this release that it does not
 	// control; they are never written (reconcileOwnership).
@@ -128,7 +129,7 @@ type failureFact struct {
 }
 
 // observe reads the world of one release: its Deployments and their ReplicaSets, Services,
-// Jobs and the preview Service's EndpointSlices. All reads go to the label-restricted cache.
+// Jobs, pods and the preview Service's EndpointSlices. All reads go to the label-restricted cache.
 func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *deployv1alpha1.SoftFactoryRelease) (*releaseScope, error) {
 	s := &releaseScope{
 		release:     release,
@@ -188,6 +189,12 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 		return nil, err
 	}
 	s.replicaSets = replicaSets.Items
+
+	pods := &corev1.PodList{}
+	if err := r.List(ctx, pods, client.InNamespace(ns), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
+		return nil, err
+	}
+	s.pods = pods.Items
 
 	slices := &discoveryv1.EndpointSliceList{}
 	if err := r.List(ctx, slices, client.InNamespace(ns), r.childrenWith(slicesByService, discoveryv1.LabelServiceName, release.PreviewServiceName())); err != nil {

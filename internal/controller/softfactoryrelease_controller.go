@@ -94,6 +94,7 @@ func nextAfter(d time.Duration) stepResult {
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create
@@ -249,6 +250,16 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxCon
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		Owns(&batchv1.Job{}).
+		// A pod that cannot start, or a Job's container that started, changes what a pass
+		// reports and decides (pods.go); other pod changes reach the release through its
+		// ReplicaSets and EndpointSlices, so only those two are watched for.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject),
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc:  func(e event.CreateEvent) bool { return podStateSignature(e.Object.(*corev1.Pod)) != "" },
+				UpdateFunc:  func(e event.UpdateEvent) bool { return podStateChanged(e.ObjectOld, e.ObjectNew) },
+				DeleteFunc:  func(event.DeleteEvent) bool { return false },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+			})).
 		Owns(&batchv1.CronJob{}).
 		Owns(&corev1.Service{}).
 		// EndpointSlices belong to the preview Service, not to the release; they carry

@@ -1,0 +1,149 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+// The release's pods (the colours' API pods and its Jobs' pods) are read for two facts no
+// owner's status carries: whether a container ever ran (a migration that never started
+// must not lead to a restore) and why a pod cannot start (its waiting reason, in its own
+// words, within seconds instead of at a deadline).
+
+// podsOfJob are the pods the Job controller made for job.
+func (s *releaseScope) podsOfJob(job *batchv1.Job) []*corev1.Pod {
+	if job == nil {
+		return nil
+	}
+	var out []*corev1.Pod
+	for i := range s.pods {
+		if metav1.IsControlledBy(&s.pods[i], job) {
+			out = append(out, &s.pods[i])
+		}
+	}
+	return out
+}
+
+// podsOfColor are the API pods of one colour.
+func (s *releaseScope) podsOfColor(c deployv1alpha1.Color) []*corev1.Pod {
+	var out []*corev1.Pod
+	for i := range s.pods {
+		l := s.pods[i].Labels
+		if l[deployv1alpha1.LabelComponent] == deployv1alpha1.ComponentApp && l[deployv1alpha1.LabelColor] == string(c) {
+			out = append(out, &s.pods[i])
+		}
+	}
+	return out
+}
+
+// containerStarted reports whether a container of p has run its process: running now,
+// or terminated (now or before a restart) after it had started. A container that failed
+// at creation (StartError, ContainerCannotRun) or never left "waiting" has not.
+func containerStarted(p *corev1.Pod) bool {
+	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if cs.State.Running != nil {
+			return true
+		}
+		if terminatedAfterStart(cs.State.Terminated) || terminatedAfterStart(cs.LastTerminationState.Terminated) {
+			return true
+		}
+	}
+	return false
+}
+
+func terminatedAfterStart(t *corev1.ContainerStateTerminated) bool {
+	if t == nil || t.StartedAt.Unix() <= 0 {
+		return false
+	}
+	switch t.Reason {
+	case "StartError", "ContainerCannotRun":
+		return false
+	}
+	return true
+}
+
+// podStateSignature sums up what a pod watch event may change that a pass acts on:
+// each container's waiting reason, whether it runs, how it ended, and whether the pod
+// could be scheduled. Readiness is not in it: the colours' ReplicaSets and the preview
+// Service's EndpointSlices already bring that.
+func podStateSignature(p *corev1.Pod) string {
+	var b strings.Builder
+	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		fmt.Fprintf(&b, "%s:", cs.Name)
+		switch {
+		case cs.State.Waiting != nil:
+			fmt.Fprintf(&b, "w=%s", cs.State.Waiting.Reason)
+		case cs.State.Running != nil:
+			b.WriteString("r")
+		case cs.State.Terminated != nil:
+			fmt.Fprintf(&b, "t=%s/%d", cs.State.Terminated.Reason, cs.State.Terminated.ExitCode)
+		}
+		fmt.Fprintf(&b, "/%d;", cs.RestartCount)
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			fmt.Fprintf(&b, "sched=%s/%s", c.Status, c.Reason)
+		}
+	}
+	return b.String()
+}
+
+// podStateChanged says whether a pod update changed its podStateSignature.
+func podStateChanged(old, updated client.Object) bool {
+	o, ok1 := old.(*corev1.Pod)
+	n, ok2 := updated.(*corev1.Pod)
+	return ok1 && ok2 && podStateSignature(o) != podStateSignature(n)
+}
+
+// TrimPod is the informer-cache transform for the release's pods: metadata (labels and
+// owner references find a pod's Job or colour) and the status facts above. Specs,
+// annotations and the rest go: at 1,000 releases the cache holds thousands of pods.
+// A cached pod is never written back.
+func TrimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	p.ManagedFields = nil
+	p.Annotations = nil
+	containers := make([]corev1.Container, len(p.Spec.Containers))
+	for i, c := range p.Spec.Containers {
+		containers[i] = corev1.Container{Name: c.Name, Image: c.Image}
+	}
+	p.Spec = corev1.PodSpec{Containers: containers, NodeName: p.Spec.NodeName}
+	p.Status = corev1.PodStatus{
+		Phase:                 p.Status.Phase,
+		Reason:                p.Status.Reason,
+		Message:               p.Status.Message,
+		Conditions:            p.Status.Conditions,
+		InitContainerStatuses: trimContainerStatuses(p.Status.InitContainerStatuses),
+		ContainerStatuses:     trimContainerStatuses(p.Status.ContainerStatuses),
+	}
+	return p, nil
+}
+
+func trimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if in == nil {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(in))
+	for i, cs := range in {
+		out[i] = corev1.ContainerStatus{
+			Name:                 cs.Name,
+			State:                cs.State,
+			LastTerminationState: cs.LastTerminationState,
+			Ready:                cs.Ready,
+			RestartCount:         cs.RestartCount,
+			Image:                cs.Image,
+			Started:              cs.Started,
+		}
+	}
+	return out
+}
