@@ -92,7 +92,7 @@ func (s *releaseScope) runningJobIssue(j *batchv1.Job) (*podIssue, time.Duration
 	if len(pods) > 0 || j.Status.Active > 0 || j.Status.Ready != nil && *j.Status.Ready > 0 {
 		return nil, 0
 	}
-	waited := s.now.Sub(j.CreationTimestamp.Time)
+	waited := max(s.now.Sub(j.CreationTimestamp.Time), 0)
 	if waited < jobNoPodGrace {
 		return nil, jobNoPodGrace - waited
 	}
