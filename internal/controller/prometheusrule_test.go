@@ -216,6 +216,10 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 
 	// Last of this ordered set: it removes the CRD the specs above installed.
 	It("never hold the runbook when their CRD is removed after start-up", func() {
+		if installed, _ := monitoring.PrometheusRuleCRDInstalled(ctx, served); !installed {
+			installPrometheusRuleCRD(ruleClient, served) // this spec runs alone (focused)
+		}
+		Eventually(func() (bool, error) { return rules.recheck(ctx) }).Should(BeTrue(), "the operator has seen the CRD")
 		crd := standInPrometheusRuleCRD()
 		Expect(ruleClient.Delete(ctx, crd)).To(Succeed())
 		Eventually(func() (bool, error) { return monitoring.PrometheusRuleCRDInstalled(ctx, served) }).
