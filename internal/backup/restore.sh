@@ -46,4 +46,34 @@ if ! out=$(pg_restore --no-password --clean --if-exists --single-transaction --n
 fi
 show "$out"
 say "restored $BACKUP_FILE in $(($(date +%s) - started))s"
-finish "restored $BACKUP_FILE"
+
+# Verify as the runbook does after a restore (SELECT COUNT(*) FROM users), for every
+# table of the dump: each now holds exactly the rows the dump holds. The writers the
+# release owns were stopped before the restore, so a difference means something else
+# writes to this database, and the restore is not what it holds.
+if ! expected=$(pg_restore --data-only --file=- "$dump" | awk '
+  /^COPY .* FROM stdin;$/ { t = substr($0, 6); sub(/ \(.*$/, "", t); sub(/ FROM stdin;$/, "", t); n = 0; copying = 1; next }
+  copying && $0 == "\\." { print n, t; copying = 0; next }
+  copying { n++ }'); then
+  fail "the restore finished, but reading the dump's rows back to verify it failed: check the database by hand (docs/backups.md)."
+fi
+tables=0
+rows=0
+if [ -n "$expected" ]; then
+  query=$(printf '%s\n' "$expected" | awk '{ t = $0; sub(/^[0-9]+ /, "", t); printf "%sSELECT %d, count(*) FROM %s\n", (NR > 1 ? "UNION ALL " : ""), NR, t } END { print "ORDER BY 1;" }')
+  if ! actual=$(printf '%s\n' "$query" | psql --no-psqlrc --no-password --quiet --tuples-only --no-align --field-separator=' ' \
+    --dbname="$db_url" --file=- 2>&1); then
+    show "$actual"
+    fail "the restore finished, but counting the restored rows failed (see the message above): check the database by hand (docs/backups.md)."
+  fi
+  mismatch=$(printf '%s\n' "$expected" | awk -v actual="$actual" '
+    BEGIN { n = split(actual, lines, "\n"); for (i = 1; i <= n; i++) { split(lines[i], f, " "); got[f[1]] = f[2] } }
+    { want = $1; t = $0; sub(/^[0-9]+ /, "", t); if (got[NR] != want) { printf "%s holds %s rows, the dump %s; ", t, got[NR], want } }')
+  if [ -n "$mismatch" ]; then
+    fail "the restore finished, but the database does not hold what the dump holds: ${mismatch}something wrote to the database during or after the restore. Stop every writer, then restore again (docs/backups.md)."
+  fi
+  tables=$(printf '%s\n' "$expected" | wc -l | tr -d ' ')
+  rows=$(printf '%s\n' "$expected" | awk '{ s += $1 } END { print s + 0 }')
+fi
+say "verified: the $tables tables of the dump hold its $rows rows"
+finish "restored $BACKUP_FILE; verified: $tables tables, $rows rows, as in the dump"

@@ -19,6 +19,7 @@ package backup
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,13 @@ func TestRestoreBringsBackThePreReleaseDataExactly(t *testing.T) {
 			}
 			if got := readFile(t, termLog); !strings.Contains(got, "restored "+file) {
 				t.Errorf("termination message = %q, want it to name the restored dump", got)
+			}
+			// Verified as the runbook verifies a restore, by counting rows: the seed's
+			// tables with data, each as in the dump.
+			want := regexp.MustCompile(`verified: ([0-9]+) tables, ([0-9]+) rows, as in the dump`)
+			m := want.FindStringSubmatch(readFile(t, termLog))
+			if m == nil || m[1] == "0" || m[2] == "0" {
+				t.Errorf("termination message = %q, want it to say the restore was verified by row counts", readFile(t, termLog))
 			}
 		})
 	}
