@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -205,6 +206,33 @@ var _ = Describe("Ownership of the objects a release writes", func() {
 		h.expectConflict("Job", fake.Name, "it has no controller")
 		Expect(h.job("shop-migrate-"+rev)).To(BeNil(), "no migration without this release's own verified backup")
 		Expect(h.condition(deployv1alpha1.ConditionBackupSucceeded).Status).To(Equal(metav1.ConditionFalse))
+	})
+
+	It("stops before the colour's Deployment when one of that name is another's, leaving it untouched", func() {
+		labels := map[string]string{"team": "web"}
+		theirs := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "shop-blue", Namespace: h.ns, Labels: labels},
+			Spec: appsv1.DeploymentSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example.com/theirs:1"}}},
+				},
+			},
+		}
+		Expect(k8sClient.Create(ctx, theirs)).To(Succeed())
+		r := h.release(imageV1)
+		h.create(r)
+		h.settle()
+		rev := h.get().Status.CurrentRevision
+		h.finishJob("shop-backup-"+rev, true)
+		h.settle()
+		h.finishJob("shop-migrate-"+rev, true)
+		h.passes(3)
+		h.expectConflict("Deployment", "shop-blue", "it has no controller")
+		d := h.deployment(deployv1alpha1.Blue)
+		Expect(d.ResourceVersion).To(Equal(theirs.ResourceVersion), "their Deployment was not written")
+		Expect(h.service("shop")).To(BeNil(), "no traffic moved")
 	})
 
 	It("names the owner of an unlabelled Job in the way, instead of retrying for ever", func() {
