@@ -21,6 +21,7 @@ import (
 	"flag"
 	"os"
 	"strings"
+	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
@@ -34,6 +35,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -46,6 +48,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/apiwait"
 	"github.com/softfactory/release-operator/internal/controller"
 	"github.com/softfactory/release-operator/internal/eventrecorder"
 	"github.com/softfactory/release-operator/internal/memlimit"
@@ -74,11 +77,12 @@ func init() {
 func main() {
 	var (
 		metricsAddr, probeAddr, pprofAddr   string
-		watchNamespaces                     string
+		watchNamespaces, electionNamespace  string
 		enableLeaderElection, secureMetrics bool
 		enableHTTP2                         bool
 		apiQPS                              float64
 		apiBurst, maxConcurrentReconciles   int
+		crdWaitTimeout                      time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"The address the metrics endpoint binds to: :8443 serves HTTPS with authentication, '0' disables it.")
@@ -87,6 +91,8 @@ func main() {
 		"The address Go's pprof profiles are served on, for finding where time and memory go. Empty (the default) serves none.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election, so that only one replica of the operator acts at a time.")
+	flag.StringVar(&electionNamespace, "leader-election-namespace", "",
+		"The namespace of the leader-election Lease. Empty: the operator pod's own namespace (required outside a cluster).")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS with Kubernetes authentication and authorization. --metrics-secure=false serves plain HTTP.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
@@ -104,6 +110,10 @@ func main() {
 	// left the last ones queued (docs/benchmarks.md).
 	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 48,
 		"Releases reconciled in parallel. One release is never reconciled twice at once.")
+	// Below the manifests' liveness window (15 s delay + 3 × 20 s): the probe endpoint
+	// starts only after the wait, so a longer wait would be cut short by a restart anyway.
+	flag.DurationVar(&crdWaitTimeout, "crd-wait-timeout", time.Minute,
+		"How long to wait at start-up for the API server to serve the SoftFactoryRelease kind (a CRD applied together with the operator).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -125,14 +135,29 @@ func main() {
 
 	restConfig := ctrl.GetConfigOrDie()
 	restConfig.QPS, restConfig.Burst = float32(apiQPS), apiBurst
+	ctx := ctrl.SetupSignalHandler()
+	// Set up before the API server serves the kind, the manager would exit with "no
+	// matches for kind": applied together with the operator, the CRD can be a moment
+	// behind it in discovery even once Established.
+	discoveryClient, err := discovery.NewDiscoveryClientForConfig(restConfig)
+	if err != nil {
+		setupLog.Error(err, "Failed to create the discovery client")
+		os.Exit(1)
+	}
+	releaseKind := deployv1alpha1.GroupVersion.WithKind("SoftFactoryRelease")
+	if err := apiwait.ForKind(ctx, discoveryClient, releaseKind, apiwait.Options{Timeout: crdWaitTimeout}, setupLog); err != nil {
+		setupLog.Error(err, "The SoftFactoryRelease CRD is not served")
+		os.Exit(1)
+	}
 	cacheOpts := cacheOptions(watchNamespaces)
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOptions,
-		HealthProbeBindAddress: probeAddr,
-		PprofBindAddress:       pprofAddr,
-		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "softfactory-release-operator.softfactory.io",
+		Scheme:                  scheme,
+		Metrics:                 metricsOptions,
+		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
+		LeaderElection:          enableLeaderElection,
+		LeaderElectionID:        "softfactory-release-operator.softfactory.io",
+		LeaderElectionNamespace: electionNamespace,
 		// The binary exits as soon as the manager stops, so stepping down at once is
 		// safe, and it spares the next leader a full lease duration.
 		LeaderElectionReleaseOnCancel: true,
@@ -191,7 +216,7 @@ func main() {
 	}
 
 	setupLog.Info("Starting manager", "namespaces", watchNamespaces)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		setupLog.Error(err, "Failed to run manager")
 		os.Exit(1)
 	}

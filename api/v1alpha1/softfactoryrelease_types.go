@@ -176,9 +176,17 @@ type PodTemplateOverrides struct {
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
 
-	// serviceAccountName runs the pods as this ServiceAccount. Defaults to the namespace's default.
+	// serviceAccountName runs the pods as this ServiceAccount. Defaults to the namespace's
+	// default. The migration and smoke-test Jobs run as it too; without it they get no
+	// service account token at all (automountServiceAccountToken: false).
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// securityContext sets the user and groups the API pods, the migration and the smoke
+	// test run as: for an image without a non-root USER. runAsNonRoot stays forced
+	// (Pod Security "restricted"). Defaults to the image's own USER.
+	// +optional
+	SecurityContext *RunAsSpec `json:"securityContext,omitempty"`
 
 	// imagePullSecrets for private registries.
 	// +optional
@@ -220,7 +228,10 @@ type PodTemplateOverrides struct {
 	// +listType=atomic
 	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
 
-	// sidecars are extra containers beside the API container.
+	// sidecars are extra containers beside the API container. A sidecar without a
+	// securityContext gets the restricted one of the API container (no privilege
+	// escalation, every capability dropped, runAsNonRoot); one with its own keeps it,
+	// within what the namespace's Pod Security level admits.
 	// +optional
 	// +kubebuilder:validation:MaxItems=10
 	// +listType=map
@@ -351,6 +362,37 @@ type BackupSpec struct {
 	// resources of the backup container.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// securityContext sets the user and groups the backup and restore pods run as, for a
+	// PostgreSQL image whose non-root user is not the postgres:alpine images' uid 70.
+	// Each field left out defaults to 70. runAsNonRoot stays forced.
+	// +optional
+	SecurityContext *RunAsSpec `json:"securityContext,omitempty"`
+}
+
+// RunAsSpec is the identity a pod's containers run as. The operator keeps
+// runAsNonRoot: true on every pod, so these fields let an image that has no non-root
+// USER run (as the uid given here), never run as root.
+type RunAsSpec struct {
+	// runAsUser is the uid the containers run as. Must not be 0.
+	// +optional
+	// +kubebuilder:validation:Maximum=2147483647
+	// +kubebuilder:validation:XValidation:rule="self > 0",message="runAsUser must be a non-root uid above 0, such as 1000: the operator keeps runAsNonRoot on every pod (Pod Security restricted), so a pod running as root is never started"
+	RunAsUser *int64 `json:"runAsUser,omitempty"`
+
+	// runAsGroup is the primary gid of the containers' processes.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
+	RunAsGroup *int64 `json:"runAsGroup,omitempty"`
+
+	// fsGroup is the group that owns the pod's volumes (where the volume type supports
+	// it; not hostPath) and is added to the containers' groups, so a non-root user can
+	// write to them.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
+	FSGroup *int64 `json:"fsGroup,omitempty"`
 }
 
 // MigrationSpec configures the schema migration, the runbook's `flask db upgrade`.

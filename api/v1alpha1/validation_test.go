@@ -251,7 +251,32 @@ var _ = Describe("The SoftFactoryRelease API", func() {
 		}, "spec.podTemplate.sidecars must not be named 'api'"),
 		Entry("a revision history of zero", func(_, s map[string]any) { s["revisionHistoryLimit"] = 0 },
 			"spec.revisionHistoryLimit in body should be greater than or equal to 1"),
+		Entry("app pods running as root", func(_, s map[string]any) {
+			s["podTemplate"] = map[string]any{"securityContext": map[string]any{"runAsUser": 0}}
+		}, "spec.podTemplate.securityContext.runAsUser: Invalid value: 0: runAsUser must be a non-root uid above 0, such as 1000: the operator keeps runAsNonRoot"),
+		Entry("backup pods running as root", func(_, s map[string]any) {
+			withDatabaseAndBackup(s)
+			s["backup"].(map[string]any)["securityContext"] = map[string]any{"runAsUser": 0}
+		}, "spec.backup.securityContext.runAsUser: Invalid value: 0: runAsUser must be a non-root uid above 0"),
+		Entry("a negative fsGroup", func(_, s map[string]any) {
+			s["podTemplate"] = map[string]any{"securityContext": map[string]any{"fsGroup": -1}}
+		}, "spec.podTemplate.securityContext.fsGroup in body should be greater than or equal to 0"),
 	)
+
+	It("keeps the identity the pods run as, for an image without a non-root USER", func() {
+		u := minimal(namespace)
+		spec := u.Object["spec"].(map[string]any)
+		withDatabaseAndBackup(spec)
+		spec["podTemplate"] = map[string]any{"securityContext": map[string]any{"runAsUser": 1000, "runAsGroup": 0, "fsGroup": 1000}}
+		spec["backup"].(map[string]any)["securityContext"] = map[string]any{"runAsUser": 999}
+		Expect(k8sClient.Create(ctx, u)).To(Succeed())
+		got := &deployv1alpha1.SoftFactoryRelease{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(u), got)).To(Succeed())
+		Expect(got.Spec.PodTemplate.SecurityContext).To(Equal(&deployv1alpha1.RunAsSpec{
+			RunAsUser: ptr.To[int64](1000), RunAsGroup: ptr.To[int64](0), FSGroup: ptr.To[int64](1000),
+		}))
+		Expect(got.Spec.Backup.SecurityContext).To(Equal(&deployv1alpha1.RunAsSpec{RunAsUser: ptr.To[int64](999)}))
+	})
 
 	It("rejects the invalid table above for the right reason, not because the base manifest is wrong", func() {
 		Expect(k8sClient.Create(ctx, minimal(namespace))).To(Succeed(), fmt.Sprintf("the base manifest of the table must be valid in %s", namespace))

@@ -165,7 +165,7 @@ func (e Evaluator) Evaluate(ctx context.Context, spec deployv1alpha1.AnalysisSpe
 		// parses as neither.
 		for i, check := range spec.Checks {
 			results[i] = inconclusive(check.Name, Substitute(check.Query, target),
-				fmt.Sprintf("prometheusURL %q is not usable: %v", spec.PrometheusURL, err))
+				redactIn(fmt.Sprintf("prometheusURL %q is not usable: %v", spec.PrometheusURL, err), spec.PrometheusURL))
 		}
 		return Evaluation{Status: overall(results), Checks: results}
 	}
@@ -187,7 +187,7 @@ func evaluateCheck(ctx context.Context, api promv1.API, url string, check deploy
 	query := Substitute(check.Query, target)
 	value, _, err := api.Query(ctx, query, at)
 	if err != nil {
-		return inconclusive(check.Name, query, describeQueryError(url, err))
+		return inconclusive(check.Name, query, redactIn(describeQueryError(RedactURL(url), err), url))
 	}
 	number, problem := singleNumber(value)
 	if problem != "" {

@@ -75,6 +75,12 @@ func (r *SoftFactoryReleaseReconciler) reconcileActiveDeployment(ctx context.Con
 	current := s.deployments[s.activeColor]
 	desired := buildDeployment(s.release, s.activeColor, s.revision, s.wantReplicas())
 	desired.Annotations[deployv1alpha1.ProgressStartedAnnotation] = current.Annotations[deployv1alpha1.ProgressStartedAnnotation]
+	// Every input of the template is in the revision, so a template that differs for the
+	// same revision was built by another operator version. Replacing it would restart
+	// every serving pod at once (Recreate): it waits for the next release instead.
+	if deploymentRevision(current) == s.revision {
+		desired.Annotations[specHashAnnotation] = current.Annotations[specHashAnnotation]
+	}
 	return next(), r.patchDeployment(ctx, current, desired)
 }
 

@@ -102,11 +102,11 @@ func buildAppPodSpec(r *deployv1alpha1.SoftFactoryRelease) corev1.PodSpec {
 	}
 	spec := corev1.PodSpec{
 		Containers:      []corev1.Container{api},
-		SecurityContext: restrictedPodSecurityContext(nil),
+		SecurityContext: restrictedPodSecurityContext(appRunAs(r)),
 	}
 	if o := r.Spec.PodTemplate; o != nil {
 		spec.Containers[0].VolumeMounts = o.VolumeMounts
-		spec.Containers = append(spec.Containers, o.Sidecars...)
+		spec.Containers = append(spec.Containers, withRestrictedDefaults(o.Sidecars)...)
 		spec.Volumes = o.Volumes
 		spec.ServiceAccountName = o.ServiceAccountName
 		spec.ImagePullSecrets = o.ImagePullSecrets

@@ -21,8 +21,9 @@ import (
 const backupFileAnnotation = "deploy.softfactory.io/backup-file"
 
 // buildJob is the frame every Job of a release shares: deterministic name, labels,
-// no retries beyond backoffLimit, restricted pod security, and no TTL: a finished Job
-// is the record that a step ran, which is what keeps it from ever running twice.
+// no retries beyond backoffLimit, restricted pod security, no service account token
+// unless the user names a service account, and no TTL: a finished Job is the record
+// that a step ran, which is what keeps it from ever running twice.
 func buildJob(r *deployv1alpha1.SoftFactoryRelease, name, component, revision string, backoffLimit *int32, deadline int64, pod corev1.PodSpec) *batchv1.Job {
 	labels := labelsFor(r, component)
 	labels[deployv1alpha1.LabelRevision] = revision
@@ -32,6 +33,12 @@ func buildJob(r *deployv1alpha1.SoftFactoryRelease, name, component, revision st
 	}
 	for i := range pod.Containers {
 		pod.Containers[i].SecurityContext = restrictedContainerSecurityContext()
+	}
+	// No Job of a release talks to the Kubernetes API, so none gets a token that anyone
+	// reading the pod's files could use. A user who names a service account asked for
+	// its power (a migration that reads a ConfigMap, a cloud identity): keep the default.
+	if pod.ServiceAccountName == "" {
+		pod.AutomountServiceAccountToken = ptr.To(false)
 	}
 	var activeDeadline *int64
 	if deadline > 0 {
@@ -147,7 +154,7 @@ func buildPostgresJob(r *deployv1alpha1.SoftFactoryRelease, name, component, rev
 			Resources:    b.Resources,
 		}},
 		Volumes:         []corev1.Volume{vol, passVol},
-		SecurityContext: restrictedPodSecurityContext(ptr.To(postgresUID)),
+		SecurityContext: restrictedPodSecurityContext(backupRunAs(b)),
 	}
 	applySchedulingOverrides(r, &pod)
 	job := buildJob(r, name, component, revision, backoffLimit, b.ActiveDeadlineSeconds, pod)
@@ -202,7 +209,11 @@ func buildSmokeTestJob(r *deployv1alpha1.SoftFactoryRelease, revision string) *b
 		Args:    s.Args,
 		Env:     append([]corev1.EnvVar{{Name: "PREVIEW_URL", Value: previewURL(r)}}, s.Env...),
 	}
-	pod := corev1.PodSpec{Containers: []corev1.Container{container}}
+	pod := corev1.PodSpec{
+		Containers: []corev1.Container{container},
+		// The smoke test runs the release image by default: as the app does.
+		SecurityContext: restrictedPodSecurityContext(appRunAs(r)),
+	}
 	applySchedulingOverrides(r, &pod)
 	return buildJob(r, r.SmokeTestJobName(revision), deployv1alpha1.ComponentSmokeTest, revision, ptr.To[int32](0), s.ActiveDeadlineSeconds, pod)
 }

@@ -52,6 +52,20 @@ var _ = Describe("Every pod the operator makes", func() {
 		Expect(admit("scheduled-backup", buildScheduledBackupCronJob(r, rev).Spec.JobTemplate.Spec.Template.Spec)).To(Succeed())
 	})
 
+	It("is admitted there with a sidecar that brings no securityContext, run as the uid the user gave", func() {
+		r := release()
+		r.Spec.PodTemplate = &deployv1alpha1.PodTemplateOverrides{
+			Sidecars:        []corev1.Container{{Name: "nginx", Image: "nginx"}},
+			SecurityContext: &deployv1alpha1.RunAsSpec{RunAsUser: ptr.To[int64](1000), FSGroup: ptr.To[int64](1000)},
+		}
+		r.Spec.Backup.SecurityContext = &deployv1alpha1.RunAsSpec{RunAsUser: ptr.To[int64](999)}
+		rev := revisionOf(r)
+		Expect(admit("app", buildDeployment(r, deployv1alpha1.Blue, rev, 2).Spec.Template.Spec)).To(Succeed())
+		Expect(admit("migrate", buildMigrationJob(r, rev).Spec.Template.Spec)).To(Succeed())
+		Expect(admit("smoke", buildSmokeTestJob(r, rev).Spec.Template.Spec)).To(Succeed())
+		Expect(admit("backup", buildBackupJob(r, rev, "softfactory-x.dump").Spec.Template.Spec)).To(Succeed())
+	})
+
 	It("would be refused there without the operator's security defaults (the check is real)", func() {
 		spec := buildDeployment(release(), deployv1alpha1.Blue, "0123456789", 2).Spec.Template.Spec
 		spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)

@@ -88,17 +88,20 @@ func nextAfter(d time.Duration) stepResult {
 	return stepResult{proceed: true, requeueAfter: max(d, time.Second)}
 }
 
-// +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
+// The verbs are those the reconciler's calls use, no more (rbac_test.go holds them to
+// it): it reads releases and writes only their status, and changes its children with
+// patches, never with update.
+// +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases,verbs=get;list;watch
+// +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases/status,verbs=patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
-// +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create
-// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=prometheusrules,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=prometheusrules,verbs=get;list;watch;create;patch;delete
 
 // Reconcile runs one pass: read the release and its world, run the gated steps in
 // order, then write status once (and only if it changed).

@@ -94,3 +94,148 @@ func TestChartRendersTheOperator(t *testing.T) {
 		}
 	}
 }
+
+// decode reads one rendered document.
+func decode[T any](t *testing.T, doc string) T {
+	t.Helper()
+	var obj T
+	if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+// byName finds the rendered object of a kind whose name ends with suffix, in namespace
+// (empty for cluster-scoped objects).
+func byName[T any](t *testing.T, docs map[string][]string, kind, suffix, namespace string) []T {
+	t.Helper()
+	var found []T
+	for _, doc := range docs[kind] {
+		var meta struct {
+			Metadata struct{ Name, Namespace string }
+		}
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(meta.Metadata.Name, suffix) && meta.Metadata.Namespace == namespace {
+			found = append(found, decode[T](t, doc))
+		}
+	}
+	return found
+}
+
+// The chart grants the manager exactly what the RBAC markers do (make manifests
+// generates both), so a verb dropped from the markers is dropped from the chart too.
+func TestChartManagerRoleIsTheGeneratedOne(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	generated := decode[rbacv1.ClusterRole](t, string(raw))
+	for _, mode := range [][]string{nil, {"--set", "rbac.namespaced=true"}} {
+		docs := render(t, mode...)
+		kind, namespace := "ClusterRole", ""
+		if mode != nil {
+			kind, namespace = "Role", "softfactory-system"
+		}
+		roles := byName[rbacv1.ClusterRole](t, docs, kind, "-manager-role", namespace)
+		if len(roles) != 1 {
+			t.Fatalf("%v: want one manager %s, got %d", mode, kind, len(roles))
+		}
+		if !equalRules(roles[0].Rules, generated.Rules) {
+			t.Errorf("%v: the chart's manager role differs from config/rbac/role.yaml:\n%+v\nwant\n%+v", mode, roles[0].Rules, generated.Rules)
+		}
+	}
+	election := byName[rbacv1.Role](t, render(t), "Role", "-leader-election-role", "softfactory-system")
+	if len(election) != 1 {
+		t.Fatal("no leader-election Role")
+	}
+	for _, rule := range election[0].Rules {
+		if slices.Contains(rule.Resources, "configmaps") {
+			t.Errorf("the leader-election Role grants ConfigMaps, which Lease-based election never uses: %+v", rule)
+		}
+	}
+}
+
+func equalRules(a, b []rbacv1.PolicyRule) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !slices.Equal(a[i].APIGroups, b[i].APIGroups) || !slices.Equal(a[i].Resources, b[i].Resources) || !slices.Equal(a[i].Verbs, b[i].Verbs) {
+			return false
+		}
+	}
+	return true
+}
+
+// By default the editor and viewer ClusterRoles are installed and aggregate to
+// Kubernetes' edit and view: whoever may create workloads in a namespace may create
+// releases there, and nobody else without a binding of their own.
+func TestChartAggregatesTheEditorAndViewerRolesToEditAndView(t *testing.T) {
+	docs := render(t)
+	for suffix, label := range map[string]string{
+		"-softfactoryrelease-editor-role": "rbac.authorization.k8s.io/aggregate-to-edit",
+		"-softfactoryrelease-viewer-role": "rbac.authorization.k8s.io/aggregate-to-view",
+	} {
+		roles := byName[rbacv1.ClusterRole](t, docs, "ClusterRole", suffix, "")
+		if len(roles) != 1 {
+			t.Errorf("want one ClusterRole *%s, got %d", suffix, len(roles))
+			continue
+		}
+		if roles[0].Labels[label] != "true" {
+			t.Errorf("%s: labels %v, want %s=true", roles[0].Name, roles[0].Labels, label)
+		}
+	}
+}
+
+// Namespaced mode gives the manager a Role in each watched namespace and nothing
+// cluster-wide for releases, so it must be told to watch only those namespaces: a
+// manager watching every namespace would be refused its list of releases and never start.
+func TestChartNamespacedModeWatchesOnlyTheNamespacesItHasRolesIn(t *testing.T) {
+	cases := []struct {
+		name       string
+		args       []string
+		namespaces []string
+	}{
+		{"the Helm release's namespace", []string{"--set", "rbac.namespaced=true"}, []string{"softfactory-system"}},
+		{"chosen namespaces", []string{"--set", "rbac.namespaced=true", "--set", "rbac.watchNamespaces={team-a,team-b}"}, []string{"team-a", "team-b"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			docs := render(t, tc.args...)
+			d := decode[appsv1.Deployment](t, docs["Deployment"][0])
+			want := "--watch-namespaces=" + strings.Join(tc.namespaces, ",")
+			if args := d.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, want) {
+				t.Errorf("manager args %v, want %s", args, want)
+			}
+			if cluster := byName[rbacv1.ClusterRole](t, docs, "ClusterRole", "-manager-role", ""); len(cluster) != 0 {
+				t.Error("namespaced mode still renders the manager ClusterRole")
+			}
+			if cluster := byName[rbacv1.ClusterRoleBinding](t, docs, "ClusterRoleBinding", "-manager-rolebinding", ""); len(cluster) != 0 {
+				t.Error("namespaced mode still renders the manager ClusterRoleBinding")
+			}
+			for _, ns := range tc.namespaces {
+				if len(byName[rbacv1.Role](t, docs, "Role", "-manager-role", ns)) != 1 {
+					t.Errorf("no manager Role in %s", ns)
+				}
+				bindings := byName[rbacv1.RoleBinding](t, docs, "RoleBinding", "-manager-rolebinding", ns)
+				if len(bindings) != 1 {
+					t.Errorf("no manager RoleBinding in %s", ns)
+					continue
+				}
+				subject := bindings[0].Subjects[0]
+				if bindings[0].RoleRef.Kind != "Role" || subject.Kind != "ServiceAccount" || subject.Namespace != "softfactory-system" {
+					t.Errorf("RoleBinding in %s: roleRef %+v, subject %+v; want the Role, bound to the manager's ServiceAccount in softfactory-system", ns, bindings[0].RoleRef, subject)
+				}
+			}
+		})
+	}
+	// Cluster-wide mode watches everything and says nothing about namespaces.
+	d := decode[appsv1.Deployment](t, render(t)["Deployment"][0])
+	for _, arg := range d.Spec.Template.Spec.Containers[0].Args {
+		if strings.HasPrefix(arg, "--watch-namespaces") {
+			t.Errorf("cluster-wide mode passes %s", arg)
+		}
+	}
+}

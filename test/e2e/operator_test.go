@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +40,8 @@ import (
 // SIGKILL to play a crash, and starts it again.
 type operatorProcess struct {
 	binary, kubeconfig, logPath, pidPath string
+	// args replace the suite's own flags (below) when set; the health address is added.
+	args []string
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -67,12 +70,11 @@ func (o *operatorProcess) Start() {
 	_, _ = fmt.Fprintf(logFile, "=== e2e: operator start #%d at %s ===\n", o.starts, time.Now().Format(time.RFC3339Nano))
 	healthAddr := freeLoopbackAddress()
 
-	cmd := exec.Command(o.binary,
-		"--leader-elect=false",
-		"--metrics-bind-address=0",
-		"--health-probe-bind-address="+healthAddr,
-		"--zap-log-level=debug",
-	)
+	args := o.args
+	if args == nil {
+		args = []string{"--leader-elect=false", "--metrics-bind-address=0", "--zap-log-level=debug"}
+	}
+	cmd := exec.Command(o.binary, append(slices.Clone(args), "--health-probe-bind-address="+healthAddr)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = dieWithParent()

@@ -61,3 +61,26 @@ When disabled, serviceAccount.name must be set; use "default" to pick the namesp
 {{- required "serviceAccount.name is required when serviceAccount.enabled=false (set name: default explicitly to use the namespace default ServiceAccount)" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
+
+{{/*
+Namespaces the operator manages releases in when rbac.namespaced is true, comma-separated:
+rbac.watchNamespaces, or the Helm release's own namespace. Each gets the manager's Role
+and RoleBinding, and the manager gets them as --watch-namespaces.
+*/}}
+{{- define "release-operator.watchNamespaces" -}}
+{{- if .Values.rbac.watchNamespaces }}
+{{- join "," .Values.rbac.watchNamespaces }}
+{{- else }}
+{{- .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels of the chart's RBAC objects.
+*/}}
+{{- define "release-operator.rbacLabels" -}}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/name: {{ include "release-operator.name" . }}
+helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
