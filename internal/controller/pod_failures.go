@@ -61,7 +61,8 @@ func podsCannotStart(s *releaseScope, issue *podIssue) *failureFact {
 func whatToDo(issue *podIssue) string {
 	switch {
 	case strings.Contains(issue.message, "runAsNonRoot"):
-		return "The image has no non-root USER and the operator runs every pod as non-root: build the image with a numeric non-root USER, then apply the new image."
+		return "The image has no non-root USER and the operator runs every pod as non-root: build the image with a numeric non-root USER, " +
+			"or set a non-zero uid in spec.podTemplate.securityContext.runAsUser (spec.backup.securityContext for the backup and restore), then apply again."
 	case strings.Contains(issue.message, "violates PodSecurity"):
 		return "The namespace's Pod Security level refuses the pod spec: remove what it names from spec.podTemplate, or ask for the namespace's level to change, then apply again."
 	case issue.reason == "InvalidImageName":
