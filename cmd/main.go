@@ -196,10 +196,10 @@ func main() {
 	}
 	if err := (&controller.SoftFactoryReleaseReconciler{
 		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
 		Recorder:   recorder,
 		Clock:      clock.RealClock{},
 		Monitoring: rules,
-		APIReader:  mgr.GetAPIReader(),
 	}).SetupWithManager(mgr, maxConcurrentReconciles); err != nil {
 		setupLog.Error(err, "Failed to create controller", "controller", "softfactoryrelease")
 		os.Exit(1)

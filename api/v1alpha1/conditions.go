@@ -28,6 +28,9 @@ const (
 	ConditionPromoted           = "Promoted"
 	ConditionDegraded           = "Degraded"
 	ConditionMonitoringReady    = "MonitoringReady"
+	// ConditionScheduledBackupReady says whether the CronJob of spec.backup.schedule is
+	// in place. Like MonitoringReady it is optional: its failure never holds the runbook.
+	ConditionScheduledBackupReady = "ScheduledBackupReady"
 )
 
 // Reasons. The failure reasons are also history outcomes' reasons.
@@ -62,6 +65,29 @@ const (
 	ReasonWaitingForSafePoint = "WaitingForSafePoint"
 	ReasonReconcileError      = "ReconcileError"
 	ReasonAsExpected          = "AsExpected"
+
+	// ReasonOwnershipConflict: a name the release needs is held by an object it does not
+	// control (another release's, or one made outside the operator). Nothing is written
+	// to it; the message names the object, its kind and its owner.
+	ReasonOwnershipConflict = "OwnershipConflict"
+	// ReasonAdopted is the Event recorded when the release takes over a Service a user
+	// made by hand (one no controller controls).
+	ReasonAdopted = "Adopted"
+	// ReasonMonitoringFailed: the PrometheusRule could not be kept (the API refused it,
+	// or its CRD went away after start-up). The runbook goes on.
+	ReasonMonitoringFailed = "MonitoringFailed"
+	// ReasonScheduled and ReasonScheduledBackupFailed are the reasons of
+	// ScheduledBackupReady.
+	ReasonScheduled             = "Scheduled"
+	ReasonScheduledBackupFailed = "ScheduledBackupFailed"
+
+	// ReasonPodsCannotStart: the new colour's pods cannot start and will not by
+	// themselves (an image that runs as root, an invalid image name, a pod spec the
+	// namespace's Pod Security refuses). The release stops at once with the pod's words.
+	ReasonPodsCannotStart = "PodsCannotStart"
+	// ReasonMigrationNeverStarted: the migration's pod cannot start, for such a reason.
+	// No migration container ran, so no restore is ever started for it.
+	ReasonMigrationNeverStarted = "MigrationNeverStarted"
 )
 
 // Reasons of the data-safety cases: how a migration failed decides whether the database

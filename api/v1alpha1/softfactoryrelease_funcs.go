@@ -17,7 +17,10 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -115,10 +118,23 @@ func (r *SoftFactoryRelease) SmokeTestJobName(revision string) string {
 	return childName(r.Name, "smoke", revision)
 }
 
-// ScheduledBackupName is the CronJob taking scheduled backups.
+// ScheduledBackupName is the CronJob taking scheduled backups: <release>-backup-scheduled,
+// or, where that passes the 52 characters the API server allows a CronJob (its Jobs are
+// named <cronjob>-<11 digits>, within 63), the release name cut short and a hash of it
+// in its place. A name that fits is never changed, so an existing CronJob keeps its name.
 func (r *SoftFactoryRelease) ScheduledBackupName() string {
-	return r.Name + "-backup-scheduled"
+	const suffix = "-backup-scheduled"
+	if name := r.Name + suffix; len(name) <= MaxCronJobNameLength {
+		return name
+	}
+	sum := sha256.Sum256([]byte(r.Name))
+	hash := hex.EncodeToString(sum[:])[:8]
+	short := strings.TrimRight(r.Name[:MaxCronJobNameLength-len(suffix)-len(hash)-1], "-")
+	return short + "-" + hash + suffix
 }
+
+// MaxCronJobNameLength is the longest name the API server accepts for a CronJob.
+const MaxCronJobNameLength = 52
 
 // PrometheusRuleName is the PrometheusRule with the release's alerts.
 func (r *SoftFactoryRelease) PrometheusRuleName() string {

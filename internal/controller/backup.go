@@ -41,6 +41,10 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 		rec = rel.Status.RevisionRecordOf(s.revision)
 	}
 	s.backup = jobFactOfRecord(rec.Backup)
+	// The Job, while it exists, tells why its pod cannot start or what it said last.
+	job := s.jobs[rec.Backup.JobName]
+	issue, recheck := s.runningJobIssue(job)
+	s.backup.issue = issue
 	switch s.backup.phase {
 	case jobSucceeded:
 		rel.Status.LastBackup = &deployv1alpha1.BackupRecord{
@@ -51,6 +55,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 		}
 		return next(), nil
 	case jobFailed:
+		s.backup.message = s.jobLastWords(job, s.backup.message)
 		s.failure = &failureFact{
 			outcome: deployv1alpha1.OutcomeFailed,
 			reason:  deployv1alpha1.ReasonBackupFailed,
@@ -59,6 +64,8 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 				rec.Backup.JobName, s.backup.message, servingDescription(s), rec.Backup.JobName),
 		}
 		return wait(), nil
+	case jobRunning:
+		return r.watchRunningJob(s, job, issue, recheck, backupNeverStarted)
 	default:
 		return wait(), nil
 	}

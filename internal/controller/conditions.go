@@ -24,7 +24,7 @@ func backupCondition(s *releaseScope) v1.Condition {
 	case jobNotRequired:
 		return cond(deployv1alpha1.ConditionBackupSucceeded, true, deployv1alpha1.ReasonNotRequired, "No backup is configured (spec.backup)")
 	case jobRunning:
-		return cond(deployv1alpha1.ConditionBackupSucceeded, false, deployv1alpha1.ReasonBackupRunning, "Backup Job %s is dumping the database", b.name)
+		return cond(deployv1alpha1.ConditionBackupSucceeded, false, deployv1alpha1.ReasonBackupRunning, "Backup Job %s is dumping the database%s", b.name, waitingOn(b.issue))
 	case jobSucceeded:
 		file := ""
 		if s.release.Status.LastBackup != nil {
@@ -45,7 +45,7 @@ func migrationCondition(s *releaseScope) v1.Condition {
 	case jobNotRequired:
 		return cond(deployv1alpha1.ConditionMigrationSucceeded, true, deployv1alpha1.ReasonNotRequired, "No migration is configured (spec.migration)")
 	case jobRunning:
-		return cond(deployv1alpha1.ConditionMigrationSucceeded, false, deployv1alpha1.ReasonMigrationRunning, "Migration Job %s is running", m.name)
+		return cond(deployv1alpha1.ConditionMigrationSucceeded, false, deployv1alpha1.ReasonMigrationRunning, "Migration Job %s is running%s", m.name, waitingOn(m.issue))
 	case jobSucceeded:
 		return cond(deployv1alpha1.ConditionMigrationSucceeded, true, deployv1alpha1.ReasonMigrationCompleted, "Migration Job %s completed", m.name)
 	case jobFailed:
@@ -66,7 +66,8 @@ func greenCondition(s *releaseScope) v1.Condition {
 	case greenAvailable:
 		return cond(deployv1alpha1.ConditionGreenAvailable, true, deployv1alpha1.ReasonAvailable, "%s has %d/%d replicas ready and %d ready endpoints", name, g.readyReplicas, g.wantReplicas, g.readyEndpoints)
 	case greenProgressing:
-		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonProgressing, "%s has %d/%d replicas ready (deadline %s)", name, g.readyReplicas, g.wantReplicas, g.deadline.UTC().Format("15:04:05Z"))
+		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonProgressing, "%s has %d/%d replicas ready (deadline %s)%s",
+			name, g.readyReplicas, g.wantReplicas, g.deadline.UTC().Format("15:04:05Z"), waitingOn(g.issue))
 	case greenWaitingForEndpoints:
 		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonWaitingForEndpoints, "%s is ready but the preview Service lists %d/%d ready endpoints", name, g.readyEndpoints, g.wantReplicas)
 	case greenDeadlineExceeded:
@@ -99,6 +100,9 @@ func degradedCondition(s *releaseScope) v1.Condition {
 	if s.failure != nil {
 		return cond(deployv1alpha1.ConditionDegraded, true, s.failure.reason, "%s", s.failure.message)
 	}
+	if s.conflict != nil {
+		return cond(deployv1alpha1.ConditionDegraded, true, deployv1alpha1.ReasonOwnershipConflict, "%s", conflictMessage(s.conflict))
+	}
 	return cond(deployv1alpha1.ConditionDegraded, false, deployv1alpha1.ReasonAsExpected, "No failure")
 }
 
@@ -113,6 +117,8 @@ func readyCondition(s *releaseScope, stepErr error) v1.Condition {
 		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonRestoring, "%s", s.failure.message)
 	case s.failure != nil:
 		return cond(deployv1alpha1.ConditionReady, false, s.failure.reason, "%s", s.failure.message)
+	case s.conflict != nil:
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonOwnershipConflict, "%s", conflictMessage(s.conflict))
 	case s.paused:
 		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonPaused, "spec.paused is set: nothing moves until it is cleared")
 	case s.waitingFor != "":
@@ -127,7 +133,7 @@ func readyCondition(s *releaseScope, stepErr error) v1.Condition {
 	case s.promotion.phase == promotionAwaiting:
 		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonAwaitingPromotion, "%s", promotedCondition(s).Message)
 	default:
-		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonProgressing, "Releasing revision %s to %s", s.revision, s.target)
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonProgressing, "Releasing revision %s to %s%s", s.revision, s.target, waitingOn(s.green.issue))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,7 +30,14 @@ func (r *SoftFactoryReleaseReconciler) reconcileTargetDeployment(ctx context.Con
 			return wait(), err
 		}
 		if err := r.Create(ctx, desired); err != nil {
-			return wait(), err
+			if !apierrors.IsAlreadyExists(err) {
+				return wait(), err
+			}
+			// Ours, not cached yet (the watch brings it), or another's: a conflict.
+			if _, err := r.claimExisting(ctx, s, desired); err != nil {
+				return wait(), err
+			}
+			return waitFor(time.Second), nil
 		}
 		s.deployments[s.target] = desired
 		r.event(s, corev1.EventTypeNormal, "Deploying", "Deploy", "Created Deployment %s with revision %s", desired.Name, s.revision)

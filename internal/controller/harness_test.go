@@ -97,7 +97,7 @@ func newHarness() *harness {
 
 // newReconciler is a fresh operator process: nothing in memory, only the cluster.
 func (h *harness) newReconciler() *SoftFactoryReleaseReconciler {
-	return &SoftFactoryReleaseReconciler{Client: h.client, Recorder: h.history, Clock: h.clock}
+	return &SoftFactoryReleaseReconciler{Client: h.client, APIReader: k8sClient, Recorder: h.history, Clock: h.clock}
 }
 
 // release is the manifest the tests start from: backup, migration, two replicas.

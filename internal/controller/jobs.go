@@ -39,8 +39,9 @@ func jobFailureMessage(j *batchv1.Job) string {
 }
 
 // ensureJob returns the Job of this name, creating it from build() only when none
-// exists (and returning nil when the release has stopped and it does not exist). A Job is never updated or recreated: its name is derived from the revision,
-// so whatever exists under that name is the one run of this step for this revision,
+// exists (and returning nil when the release has stopped and it does not exist). A Job
+// is never updated or recreated: its name is derived from the revision, so the Job this
+// release controls under that name is the one run of this step for this revision,
 // including one made by an earlier operator process.
 func (r *SoftFactoryReleaseReconciler) ensureJob(ctx context.Context, s *releaseScope, name string, build func() *batchv1.Job) (*batchv1.Job, error) {
 	if j, ok := s.jobs[name]; ok {
@@ -54,26 +55,32 @@ func (r *SoftFactoryReleaseReconciler) ensureJob(ctx context.Context, s *release
 }
 
 // createJob creates the Job build() makes, owned by the release. A name already taken
-// is a Job the cache has not caught up with: the caller retries.
+// is used only when this release controls the Job there (the cache had not caught up);
+// anything else is an ownership conflict (claimExisting).
 func (r *SoftFactoryReleaseReconciler) createJob(ctx context.Context, s *releaseScope, name string, build func() *batchv1.Job) (*batchv1.Job, error) {
 	job := build()
 	if err := controllerutil.SetControllerReference(s.release, job, r.Scheme()); err != nil {
 		return nil, err
 	}
 	if err := r.Create(ctx, job); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			// The cache had not seen it yet; the watch will bring it.
-			return nil, errJobNotYetCached
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, err
 		}
-		return nil, err
+		// Either ours, which the cache has not caught up with, or a Job someone else
+		// made under the predicted name: that one never counts as this step's run
+		// (a pre-made "backup" running `true` must not open the migration gate).
+		claimed, err := r.claimExisting(ctx, s, job)
+		if err != nil {
+			return nil, err
+		}
+		existing := claimed.(*batchv1.Job)
+		s.jobs[name] = existing
+		return existing, nil
 	}
 	s.jobs[name] = job
 	r.event(s, corev1.EventTypeNormal, "JobCreated", "Create", "Created Job %s for revision %s", name, s.revision)
 	return job, nil
 }
-
-// errJobNotYetCached asks for a retry: a Job exists that the cache has not caught up with.
-var errJobNotYetCached = fmt.Errorf("job exists but is not in the cache yet")
 
 // jobFactOf turns a Job into a step fact; no Job is a pending one.
 func jobFactOf(j *batchv1.Job) jobFact {

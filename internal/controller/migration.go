@@ -36,6 +36,10 @@ func (r *SoftFactoryReleaseReconciler) reconcileMigration(ctx context.Context, s
 		rec.Migration = startedRecord(job, s.now)
 	}
 	s.migration = jobFactOfRecord(rec.Migration)
+	// The Job, while it exists, tells why its pod cannot start.
+	job := s.jobs[rec.Migration.JobName]
+	issue, recheck := s.runningJobIssue(job)
+	s.migration.issue = issue
 	switch s.migration.phase {
 	case jobSucceeded:
 		rel.Status.LastMigration = &deployv1alpha1.MigrationRecord{
@@ -43,7 +47,13 @@ func (r *SoftFactoryReleaseReconciler) reconcileMigration(ctx context.Context, s
 		}
 		return next(), nil
 	case jobFailed:
+		if s.failure != nil && s.failure.reason == deployv1alpha1.ReasonMigrationNeverStarted {
+			// Stopped because its pod could not start: nothing ran, nothing to restore.
+			return wait(), nil
+		}
 		return r.migrationFailed(ctx, s)
+	case jobRunning:
+		return r.watchRunningJob(s, job, issue, recheck, migrationNeverStarted)
 	default:
 		return wait(), nil
 	}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,7 +30,16 @@ func (r *SoftFactoryReleaseReconciler) reconcileMonitoring(ctx context.Context, 
 	}
 	state, msg, err := r.Monitoring.Reconcile(ctx, s.release)
 	if err != nil {
-		return wait(), err
+		// Alerts are optional: the runbook goes on, the condition says what failed, and
+		// the step is tried again on a growing delay.
+		s.monitoring = monitoringFact{state: deployv1alpha1.ReasonMonitoringFailed,
+			message: fmt.Sprintf("The PrometheusRule %s could not be kept: %v. The release goes on without its alerts; the operator tries again.",
+				s.release.PrometheusRuleName(), err)}
+		if c := conflictOf(err); c != nil {
+			s.monitoring = monitoringFact{state: deployv1alpha1.ReasonOwnershipConflict,
+				message: fmt.Sprintf("%s. No alerts are kept for this release until it is deleted or renamed; the release goes on.", c.Error())}
+		}
+		return nextAfter(optionalRetryAfter(s, deployv1alpha1.ConditionMonitoringReady)), nil
 	}
 	s.monitoring = monitoringFact{state: state, message: msg}
 	// No requeue while the CRD is missing: the manager's one check enqueues every
@@ -41,6 +51,7 @@ func monitoringCondition(s *releaseScope) *metav1.Condition {
 	if s.monitoring.state == "" {
 		return nil
 	}
-	c := cond(deployv1alpha1.ConditionMonitoringReady, s.monitoring.state != MonitoringCRDMissing, s.monitoring.state, "%s", s.monitoring.message)
+	ok := s.monitoring.state == MonitoringCreated || s.monitoring.state == MonitoringDisabled
+	c := cond(deployv1alpha1.ConditionMonitoringReady, ok, s.monitoring.state, "%s", s.monitoring.message)
 	return &c
 }

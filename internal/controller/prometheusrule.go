@@ -252,6 +252,9 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 		return MonitoringDisabled, "spec.monitoring.prometheusRule.enabled is false: no alerts are kept for this release", nil
 	}
 
+	if exists && !controlledByRelease(current, rel) {
+		return "", "", conflictOfKind("PrometheusRule", current, rel)
+	}
 	desired := monitoring.PrometheusRule(rel)
 	hash := hashOf(desired.Labels, desired.Spec)
 	desired.Annotations = map[string]string{specHashAnnotation: hash}
@@ -260,10 +263,21 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 		if err := controllerutil.SetControllerReference(rel, desired, m.client.Scheme()); err != nil {
 			return "", "", err
 		}
-		// AlreadyExists is a cache that has not yet seen a rule created moments ago; its
-		// watch event brings another pass, which compares it.
-		if err := m.client.Create(ctx, desired); err != nil && !apierrors.IsAlreadyExists(err) {
-			return "", "", err
+		if err := m.client.Create(ctx, desired); err != nil {
+			if !apierrors.IsAlreadyExists(err) {
+				return "", "", err
+			}
+			// A rule the cache has not seen yet: ours, created moments ago (its watch
+			// event brings another pass, which compares it), or one this release does
+			// not control, read from the API server (the client does not cache rules)
+			// to name its owner.
+			live := &monitoringv1.PrometheusRule{}
+			if err := m.client.Get(ctx, client.ObjectKeyFromObject(desired), live); err != nil {
+				return "", "", err
+			}
+			if !controlledByRelease(live, rel) {
+				return "", "", conflictOfKind("PrometheusRule", live, rel)
+			}
 		}
 		return MonitoringCreated, msg, nil
 	}

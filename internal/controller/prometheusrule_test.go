@@ -213,6 +213,33 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		Expect(apierrors.IsNotFound(err)).To(BeTrue())
 		Expect(h.condition(deployv1alpha1.ConditionMonitoringReady).Reason).To(Equal(MonitoringDisabled))
 	})
+
+	// Last of this ordered set: it removes the CRD the specs above installed.
+	It("never hold the runbook when their CRD is removed after start-up", func() {
+		if installed, _ := monitoring.PrometheusRuleCRDInstalled(ctx, served); !installed {
+			installPrometheusRuleCRD(ruleClient, served) // this spec runs alone (focused)
+		}
+		Eventually(func() (bool, error) { return rules.recheck(ctx) }).Should(BeTrue(), "the operator has seen the CRD")
+		crd := standInPrometheusRuleCRD()
+		Expect(ruleClient.Delete(ctx, crd)).To(Succeed())
+		Eventually(func() (bool, error) { return monitoring.PrometheusRuleCRDInstalled(ctx, served) }).
+			WithTimeout(60 * time.Second).Should(BeFalse())
+
+		h3 := newHarness()
+		h3.client = &countingClient{Client: ruleClient}
+		h3.rec = h3.newReconciler()
+		h3.rec.Monitoring = rules // still believes the CRD is served, as a running operator would
+		h3.create(h3.release(imageV1))
+		res := h3.settle()
+		Expect(h3.jobs(deployv1alpha1.ComponentBackup)).To(HaveLen(1), "the runbook went on")
+		c := h3.condition(deployv1alpha1.ConditionMonitoringReady)
+		Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		Expect(c.Reason).To(Equal(deployv1alpha1.ReasonMonitoringFailed))
+		Expect(c.Message).To(ContainSubstring("PrometheusRule softfactory-alerts could not be kept"))
+		Expect(h3.condition(deployv1alpha1.ConditionReady).Reason).NotTo(Equal(deployv1alpha1.ReasonReconcileError))
+		Expect(res.RequeueAfter).To(BeNumerically(">", 0), "the alerts are tried again")
+		Expect(res.RequeueAfter).To(BeNumerically("<=", optionalRetryMax))
+	})
 })
 
 // countingDiscoverer counts discovery calls, so a test can prove passes do not make any.

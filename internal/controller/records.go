@@ -145,11 +145,7 @@ func (s *releaseScope) adoptJobs() {
 // jobGone asks the API server, not the cache, whether a recorded Job is gone: the cache
 // may simply not have seen a Job created a moment ago, and a record marked Lost is final.
 func (r *SoftFactoryReleaseReconciler) jobGone(ctx context.Context, namespace, name string) (bool, error) {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
-	err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &batchv1.Job{})
+	err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &batchv1.Job{})
 	if apierrors.IsNotFound(err) {
 		return true, nil
 	}

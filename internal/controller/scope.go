@@ -30,6 +30,9 @@ type releaseScope struct {
 	jobs           map[string]*batchv1.Job
 	pods           []corev1.Pod // the colours' API pods and the Jobs' pods (pods.go)
 	previewSlices  []discoveryv1.EndpointSlice
+	// foreign are objects in the cache holding a name of this release that it does not
+	// control; they are never written (reconcileOwnership).
+	foreign []client.Object
 
 	// activeColor is what the active Service selects; empty before the first promotion.
 	activeColor deployv1alpha1.Color
@@ -46,7 +49,9 @@ type releaseScope struct {
 	promotion       promotionFact
 	scaleDown       scaleDownFact
 	failure         *failureFact
+	conflict        *ownershipConflict // a name the release needs is held by another
 	monitoring      monitoringFact
+	scheduledBackup scheduledBackupFact
 	analysisRunning bool          // a Prometheus analysis holds the next step
 	promotedNow     bool          // the flip happened in this pass
 	flipTook        time.Duration // how long the flip's API calls took
@@ -70,6 +75,7 @@ type jobFact struct {
 	phase   jobPhase
 	name    string
 	message string
+	issue   *podIssue // why a running Job's pod does not run, as it says
 }
 
 type greenPhase int
@@ -88,6 +94,7 @@ type greenFact struct {
 	readyEndpoints int32
 	wantReplicas   int32
 	deadline       time.Time
+	issue          *podIssue // why its pods do not run, as they say
 }
 
 type promotionPhase int
@@ -140,17 +147,26 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 			}
 			continue
 		}
+		if !controlledByRelease(d, release) {
+			s.foreign = append(s.foreign, d)
+			continue
+		}
 		s.deployments[c] = d
 	}
-	for name, into := range map[string]**corev1.Service{
-		release.ActiveServiceName():  &s.activeService,
-		release.PreviewServiceName(): &s.previewService,
-	} {
+	for _, want := range []struct {
+		name string
+		into **corev1.Service
+	}{{release.ActiveServiceName(), &s.activeService}, {release.PreviewServiceName(), &s.previewService}} {
+		name, into := want.name, want.into
 		svc := &corev1.Service{}
 		if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil {
 			if !apierrors.IsNotFound(err) {
 				return nil, err
 			}
+			continue
+		}
+		if !controlledByRelease(svc, release) {
+			s.foreign = append(s.foreign, svc)
 			continue
 		}
 		*into = svc
@@ -161,7 +177,11 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 		return nil, err
 	}
 	for i := range jobs.Items {
-		s.jobs[jobs.Items[i].Name] = &jobs.Items[i]
+		// A Job another release or a user made with this release's labels is not one of
+		// its steps: creating the step's Job finds it (claimExisting).
+		if controlledByRelease(&jobs.Items[i], release) {
+			s.jobs[jobs.Items[i].Name] = &jobs.Items[i]
+		}
 	}
 
 	replicaSets := &appsv1.ReplicaSetList{}

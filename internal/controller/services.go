@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -28,9 +29,10 @@ func (r *SoftFactoryReleaseReconciler) reconcilePreviewService(ctx context.Conte
 
 // reconcileActiveService keeps the active Service's ports, type and labels as the spec
 // says, always keeping the colour it selects: only the flip moves traffic. Before the
-// first promotion there is no active Service; the flip creates it.
+// first promotion there is no active Service; the flip creates it. A Service adopted
+// from a user selects no colour yet: it keeps the user's selector until the flip.
 func (r *SoftFactoryReleaseReconciler) reconcileActiveService(ctx context.Context, s *releaseScope) (stepResult, error) {
-	if s.activeService == nil {
+	if s.activeService == nil || s.activeColor == "" {
 		return next(), nil
 	}
 	desired := buildActiveService(s.release, s.activeColor)
@@ -49,10 +51,19 @@ func (r *SoftFactoryReleaseReconciler) ensureService(ctx context.Context, s *rel
 		if err := controllerutil.SetControllerReference(s.release, desired, r.Scheme()); err != nil {
 			return nil, err
 		}
-		if err := r.Create(ctx, desired); err != nil {
+		err := r.Create(ctx, desired)
+		if err == nil {
+			return desired, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
 			return nil, err
 		}
-		return desired, nil
+		// Not in the cache, yet there: ours not cached yet, a Service made by hand (adopted), or another's.
+		claimed, err := r.claimExisting(ctx, s, desired)
+		if err != nil {
+			return nil, err
+		}
+		current = claimed.(*corev1.Service)
 	}
 	if servicePortsMatch(current.Spec.Ports, desired.Spec.Ports) &&
 		current.Spec.Type == desired.Spec.Type &&
@@ -77,20 +88,49 @@ func (r *SoftFactoryReleaseReconciler) ensureService(ctx context.Context, s *rel
 func (r *SoftFactoryReleaseReconciler) flip(ctx context.Context, s *releaseScope, to deployv1alpha1.Color) error {
 	at := s.now.UTC().Format(time.RFC3339Nano)
 	started := time.Now()
+	created := false
 	if s.activeService == nil {
 		svc := buildActiveService(s.release, to)
 		svc.Annotations = map[string]string{deployv1alpha1.PromotedAtAnnotation: at}
 		if err := controllerutil.SetControllerReference(s.release, svc, r.Scheme()); err != nil {
 			return err
 		}
-		if err := r.Create(ctx, svc); err != nil {
+		switch err := r.Create(ctx, svc); {
+		case err == nil:
+			s.activeService, created = svc, true
+		case apierrors.IsAlreadyExists(err):
+			// A Service made by hand is adopted here and flipped below; another
+			// release's stops this one (claimExisting).
+			claimed, err := r.claimExisting(ctx, s, svc)
+			if err != nil {
+				return err
+			}
+			s.activeService = claimed.(*corev1.Service)
+		default:
 			return err
 		}
-		s.activeService = svc
-	} else {
-		if s.activeService.Spec.Selector[deployv1alpha1.LabelColor] == string(to) {
-			return nil
+	}
+	switch {
+	case created:
+	case s.activeService.Spec.Selector[deployv1alpha1.LabelColor] == string(to):
+		return nil
+	case s.activeService.Spec.Selector[deployv1alpha1.LabelColor] == "":
+		// An adopted Service still selects the user's pods: its whole selector (and its
+		// ports, which must reach the API container) becomes the release's at once.
+		desired := buildActiveService(s.release, to)
+		patched := s.activeService.DeepCopy()
+		if patched.Annotations == nil {
+			patched.Annotations = map[string]string{}
 		}
+		patched.Annotations[deployv1alpha1.PromotedAtAnnotation] = at
+		patched.Spec.Selector = desired.Spec.Selector
+		patched.Spec.Ports = mergePorts(s.activeService.Spec.Ports, desired.Spec.Ports, desired.Spec.Type != corev1.ServiceTypeClusterIP)
+		patched.Spec.Type = desired.Spec.Type
+		if err := r.Patch(ctx, patched, client.MergeFrom(s.activeService)); err != nil {
+			return err
+		}
+		s.activeService = patched
+	default:
 		patch, err := json.Marshal(map[string]any{
 			"metadata": map[string]any{"annotations": map[string]string{deployv1alpha1.PromotedAtAnnotation: at}},
 			"spec":     map[string]any{"selector": map[string]string{deployv1alpha1.LabelColor: string(to)}},

@@ -46,15 +46,17 @@ import (
 // from the cluster, so a restarted operator picks up exactly where the last one stopped.
 type SoftFactoryReleaseReconciler struct {
 	client.Client
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
+	// APIReader reads around the cache, which holds only objects carrying the operator's
+	// managed-by label, for the rare questions the cache cannot answer: who owns an
+	// object in the way of a create, and is a recorded Job really gone. nil reads
+	// through Client.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
 	// Monitoring manages the PrometheusRule; nil turns the step off.
 	Monitoring PrometheusRuleManager
 	// Analyzer evaluates Prometheus checks; nil uses analysis.Evaluator.
 	Analyzer Analyzer
-	// APIReader reads past the cache, for the rare question the cache cannot answer
-	// (is a recorded Job really gone?); nil uses Client.
-	APIReader client.Reader
 
 	// statusWrites keeps a pass from acting on a cached release older than this
 	// process's own last status write.
@@ -167,7 +169,7 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 // stepsFor lists the steps of this pass. A release already serving its revision only
 // keeps things tidy; one in flight walks the runbook.
 func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
-	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused, r.reconcileJobRetention}
+	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused, r.reconcileOwnership, r.reconcileJobRetention}
 	if s.settled() {
 		return append(steps, r.reconcileRestores, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService,
 			r.reconcilePostPromotionAnalysis, r.reconcileScaleDown)
@@ -196,6 +198,12 @@ func (r *SoftFactoryReleaseReconciler) runSteps(ctx context.Context, s *releaseS
 	var result ctrl.Result
 	for _, st := range steps {
 		res, err := st(ctx, s)
+		if c := conflictOf(err); c != nil {
+			// Not an error to retry at once: the release stops, says who holds the name,
+			// and looks again later (the holder may be neither labelled nor watched).
+			s.conflict = c
+			return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
+		}
 		if err != nil {
 			return result, err
 		}

@@ -44,8 +44,12 @@ func updateStatus(s *releaseScope, stepErr error) {
 		meta.SetStatusCondition(&st.Conditions, c)
 	}
 	if m := monitoringCondition(s); m != nil {
-		m.ObservedGeneration = rel.Generation
-		meta.SetStatusCondition(&st.Conditions, *m)
+		setOptionalCondition(s, *m)
+	}
+	if b := scheduledBackupCondition(s); b != nil {
+		setOptionalCondition(s, *b)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, deployv1alpha1.ConditionScheduledBackupReady)
 	}
 	st.Phase = phaseOf(st.Conditions, s.paused)
 	if stepErr == nil {
@@ -190,6 +194,7 @@ var failureReasons = map[string]bool{
 	deployv1alpha1.ReasonSmokeTestFailed: true, deployv1alpha1.ReasonAborted: true, deployv1alpha1.ReasonRolledBack: true, deployv1alpha1.ReasonReconcileError: true,
 	deployv1alpha1.ReasonAnalysisFailed: true, deployv1alpha1.ReasonAnalysisInconclusive: true,
 	deployv1alpha1.ReasonMigrationNeverRan: true, deployv1alpha1.ReasonMigrationLost: true,
+	deployv1alpha1.ReasonOwnershipConflict: true, deployv1alpha1.ReasonMonitoringFailed: true, deployv1alpha1.ReasonScheduledBackupFailed: true,
 }
 
 // event records an action the operator took on the release.

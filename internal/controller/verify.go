@@ -37,6 +37,14 @@ func (r *SoftFactoryReleaseReconciler) reconcileGreenAvailability(ctx context.Co
 		}
 		r.event(s, "Warning", deployv1alpha1.ReasonProgressDeadlineExceeded, "Abort", "%s", s.failure.message)
 		return wait(), r.applyFailurePolicy(ctx, s)
+	case greenProgressing:
+		if i := s.green.issue; i != nil && i.permanent && !s.settled() {
+			// Waiting for the deadline would only hide, for minutes, a cause that cannot heal.
+			s.failure = podsCannotStart(s, i)
+			r.event(s, "Warning", deployv1alpha1.ReasonPodsCannotStart, "Abort", "%s", s.failure.message)
+			return wait(), r.applyFailurePolicy(ctx, s)
+		}
+		return waitFor(s.green.deadline.Sub(s.now)), nil
 	default:
 		// The Deployment and EndpointSlice watches wake the release when this changes;
 		// the requeue only makes sure the deadline is noticed.
@@ -63,6 +71,7 @@ func (s *releaseScope) measureGreen() greenFact {
 	switch {
 	case !saturated:
 		f.phase = greenProgressing
+		f.issue = s.targetIssue(d)
 	case f.readyEndpoints < f.wantReplicas:
 		f.phase = greenWaitingForEndpoints
 	default:
