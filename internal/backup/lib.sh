@@ -14,12 +14,9 @@ export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-15}"
 # operator can show why a Job failed without reading logs.
 termination_log="${TERMINATION_MESSAGE_PATH:-/dev/termination-log}"
 
-# redact copies stdin to stdout with DATABASE_URL, its password (raw and
-# percent-decoded, from the user-info part or a password= parameter) and PGPASSWORD
-# replaced by [REDACTED]. Literal matching (index), not regular expressions, so a
-# password full of regex metacharacters is still found.
-redact() {
-  awk '
+# awk_percent_decode defines decode(s) for awk programs: s with every %XX replaced by
+# the byte it encodes, as libpq reads a URL's user info and parameters.
+awk_percent_decode='
     function hexval(s,   a, b) {
       a = index("0123456789abcdef", tolower(substr(s, 1, 1)))
       b = index("0123456789abcdef", tolower(substr(s, 2, 1)))
@@ -33,7 +30,14 @@ redact() {
         if (h > 0) { out = out sprintf("%c", h); i += 2 } else out = out substr(s, i, 1)
       }
       return out
-    }
+    }'
+
+# redact copies stdin to stdout with DATABASE_URL, its password (raw and
+# percent-decoded, from the user-info part or a password= parameter) and PGPASSWORD
+# replaced by [REDACTED]. Literal matching (index), not regular expressions, so a
+# password full of regex metacharacters is still found.
+redact() {
+  awk "$awk_percent_decode"'
     function add(s) { if (s != "") { secret[++n] = s; secret[++n] = decode(s) } }
     # add_param adds the value of every key=value pair named password in s, split on sep.
     function add_param(s, sep,   parts, k, i, v) {
@@ -155,21 +159,7 @@ connect_setup() {
   rm -f "$passfile"
   db_url=$(
     umask 077
-    LIBPQ_URL=$url PASSFILE=$passfile awk '
-      function hexval(s,   a, b) {
-        a = index("0123456789abcdef", tolower(substr(s, 1, 1)))
-        b = index("0123456789abcdef", tolower(substr(s, 2, 1)))
-        if (a == 0 || b == 0) return -1
-        return (a - 1) * 16 + (b - 1)
-      }
-      function decode(s,   out, i, h) {
-        out = ""
-        for (i = 1; i <= length(s); i++) {
-          h = (substr(s, i, 1) == "%") ? hexval(substr(s, i + 1, 2)) : -1
-          if (h > 0) { out = out sprintf("%c", h); i += 2 } else out = out substr(s, i, 1)
-        }
-        return out
-      }
+    LIBPQ_URL=$url PASSFILE=$passfile awk "$awk_percent_decode"'
       BEGIN {
         url = ENVIRON["LIBPQ_URL"]
         have = 0
