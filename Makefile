@@ -21,6 +21,10 @@ CONTAINER_TOOL ?= docker
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
 
+# envtest gives kube-apiserver 20 s to start by default; on a 2-core machine busy with
+# builds it can take longer, and a suite that never started proves nothing either way.
+export KUBEBUILDER_CONTROLPLANE_START_TIMEOUT ?= 120s
+
 .PHONY: all
 all: build
 
