@@ -89,8 +89,10 @@ mkdir -p "$work/pg/usr/local/bin"
 install -m 0755 "$here/postgres-entrypoint.sh" "$work/pg/usr/local/bin/postgres-entrypoint"
 pack_dir "$work/pg" "$work/pg.tar"
 pg_layer=$(add_layer "$work/pg.tar")
+# PostgreSQL's own binaries come first on PATH: /usr/bin/pg_dump is Debian's Perl wrapper.
+pg_path='"PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"'
 add_image softfactory.local/postgres:15 "$pg_ids" '["/usr/local/bin/postgres-entrypoint"]' \
-  "[$path_env,\"PGDATA=/var/lib/postgresql/data/pgdata\"]" / "$base_layer" "$pg_layer"
+  "[$pg_path,\"PGDATA=/var/lib/postgresql/data/pgdata\"]" / "$base_layer" "$pg_layer"
 
 # The app: version N carries the migrations up to its own.
 app_env="[$path_env,\"PYTHONDONTWRITEBYTECODE=1\",\"PYTHONUNBUFFERED=1\",\"FLASK_APP=app:app\"]"
