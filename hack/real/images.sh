@@ -23,7 +23,9 @@ app_src=$repo/examples/softfactory-app
 cache_root=${SOFTFACTORY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/softfactory-release-operator}
 
 base=$("$here/build-rootfs.sh")
-key=$( { echo "$base"; cat "$0"; find "$app_src" "$here/pause" -type f -not -name '*.pyc' | sort | xargs cat; } |
+# What goes into the images: not the deploy/ manifests beside the app.
+key=$( { echo "$base"; cat "$0" "$here/postgres-entrypoint.sh"; find "$app_src/app.py" "$app_src/gunicorn.conf.py" \
+  "$app_src/migrations" "$app_src/faults" "$here/pause" -type f -not -name '*.pyc' | sort | xargs cat; } |
   sha256sum | cut -c1-16)
 out_dir=$cache_root/real/images
 out=$out_dir/images-$key.tar
