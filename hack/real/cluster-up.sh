@@ -107,7 +107,7 @@ inside ip addr add "$node_ip/32" dev lo
 # exist before kube-proxy's DNAT rewrites it to a pod address.
 inside ip route add "$service_cidr" dev lo
 inside sysctl -qw net.ipv4.ip_forward=1
-modprobe br_netfilter 2>/dev/null || true
+# Pod -> Service -> pod on the same bridge: the reply must go back through the DNAT.
 inside sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
 if inside ip route show default | grep -q .; then
   echo "cluster-up: namespace $netns has a default route; refusing to go on" >&2
@@ -192,16 +192,14 @@ start_inside kube-apiserver "$bin_dir/kube-apiserver" \
   --service-account-issuer https://kubernetes.default.svc \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key" \
-  --kubelet-preferred-address-types InternalIP --allow-privileged=false \
-  --enable-priority-and-fairness=false
+  --kubelet-preferred-address-types InternalIP --allow-privileged=false
 wait_for "the API server" 120 inside_kubectl get --raw /readyz
 
 log "Starting controller-manager, scheduler, kubelet and kube-proxy..."
 start_inside kube-controller-manager "$bin_dir/kube-controller-manager" \
   --kubeconfig "$state/kubeconfig-inside" --leader-elect=false --bind-address 127.0.0.1 \
   --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
-  --use-service-account-credentials=false --allocate-node-cidrs=false \
-  --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller'
+  --use-service-account-credentials=false --allocate-node-cidrs=false
 start_inside kube-scheduler "$bin_dir/kube-scheduler" \
   --kubeconfig "$state/kubeconfig-inside" --leader-elect=false --bind-address 127.0.0.1
 
