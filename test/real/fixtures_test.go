@@ -172,9 +172,14 @@ func createDatabase(ctx context.Context, namespace string) *database {
 							{Name: "POSTGRES_DB", Value: dbName},
 						},
 						Ports: []corev1.ContainerPort{{ContainerPort: 5432}},
+						// Patient: on 2 shared cores pg_isready can take seconds to answer, and
+						// an unready database leaves its Service with no endpoint, failing
+						// every request of the app for reasons that are not the release's.
 						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"pg_isready", "-h", "/tmp", "-U", dbUser}}},
-							PeriodSeconds: 1,
+							ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"pg_isready", "-h", "/tmp", "-U", dbUser}}},
+							PeriodSeconds:    2,
+							TimeoutSeconds:   10,
+							FailureThreshold: 30,
 						},
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: "data", MountPath: "/var/lib/postgresql/data"},
@@ -229,7 +234,10 @@ func newRelease(db *database, name, image string) *deployv1alpha1.SoftFactoryRel
 			Image:       image,
 			Replicas:    ptr.To[int32](2),
 			Port:        8000,
-			HealthCheck: deployv1alpha1.HealthCheckSpec{Path: "/health", PeriodSeconds: 2, TimeoutSeconds: 3},
+			// The operator's defaults for period and thresholds: its liveness probe is the
+			// same check with three times the failures, and a shorter period would kill
+			// pods whose gunicorn worker takes 20 s to boot on a busy machine.
+			HealthCheck: deployv1alpha1.HealthCheckSpec{Path: "/health", TimeoutSeconds: 3},
 			Service:     deployv1alpha1.ServiceSpec{Name: "softfactory-api", Port: 80},
 			Database: &deployv1alpha1.DatabaseSpec{
 				URLSecretRef: deployv1alpha1.SecretKeyRef{Name: dbSecret, Key: "DATABASE_URL"},
@@ -383,6 +391,19 @@ type appAnswer struct {
 	Version string `json:"version"`
 	Pod     string `json:"pod"`
 	Items   int    `json:"items"`
+}
+
+// expectVersion waits until the app behind url answers with that version (a Service
+// just made or flipped takes kube-proxy a moment).
+func expectVersion(ctx context.Context, url, version string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		body, err := insideGet(ctx, url)
+		g.Expect(err).NotTo(HaveOccurred())
+		var a appAnswer
+		g.Expect(json.Unmarshal([]byte(body), &a)).To(Succeed(), body)
+		g.Expect(a.Version).To(Equal(version))
+	}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 }
 
 func getApp(ctx context.Context, url string) appAnswer {

@@ -43,7 +43,7 @@ var _ = Describe("The sample app on a real cluster", Ordered, ContinueOnFailure,
 		Expect(k8s.Create(ctx, newRelease(db, key.Name, appV1))).To(Succeed())
 		r := waitForSuccess(ctx, key)
 		url = serviceURL(ctx, key.Namespace, r.ActiveServiceName())
-		Expect(getApp(ctx, url).Version).To(Equal("1.0.0"))
+		expectVersion(ctx, url, "1.0.0")
 		Expect(db.psql(ctx, "SELECT version_num FROM alembic_version")).To(Equal("0001"))
 
 		By("writing rows that the upgrade must keep and backfill")
@@ -60,7 +60,7 @@ var _ = Describe("The sample app on a real cluster", Ordered, ContinueOnFailure,
 		By("traffic moved: answers come from 2.0.0, and the last change of version was to it")
 		Expect(r.Status.ActiveColor).NotTo(Equal(before))
 		Expect(r.Status.ActiveImage).To(Equal(appV2))
-		Expect(getApp(ctx, url).Version).To(Equal("2.0.0"))
+		expectVersion(ctx, url, "2.0.0")
 		Expect(rep.Versions).To(HaveKey("2.0.0"))
 		Expect(rep.VersionChanges).NotTo(BeEmpty())
 		Expect(rep.VersionChanges[len(rep.VersionChanges)-1].Version).To(Equal("2.0.0"))
