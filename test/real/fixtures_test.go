@@ -406,15 +406,6 @@ func expectVersion(ctx context.Context, url, version string) {
 	}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 }
 
-func getApp(ctx context.Context, url string) appAnswer {
-	GinkgoHelper()
-	body, err := insideGet(ctx, url)
-	Expect(err).NotTo(HaveOccurred())
-	var a appAnswer
-	Expect(json.Unmarshal([]byte(body), &a)).To(Succeed(), body)
-	return a
-}
-
 // loadReport is hack/real/loadgen's report.
 type loadReport struct {
 	Requests       int            `json:"requests"`
