@@ -87,7 +87,17 @@ for dir in "$state" "$run"; do
     umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null
   done
 done
-# 6. The namespace, and with it the bridge, the veths and every iptables rule.
+# 6. The pods' network namespaces containerd pinned in /run/netns (new since cluster-up,
+# nothing left in them), then the cluster's own, and with it the bridge, the veths and
+# every iptables rule.
+if [[ -f "$state/netns-before" ]]; then
+  for pod_netns in /run/netns/cni-*; do
+    [[ -e "$pod_netns" ]] || continue
+    grep -qxF "${pod_netns##*/}" "$state/netns-before" && continue
+    [[ -z "$(ip netns pids "${pod_netns##*/}" 2>/dev/null)" ]] || continue
+    ip netns del "${pod_netns##*/}" 2>/dev/null || { umount "$pod_netns" 2>/dev/null; rm -f "$pod_netns"; }
+  done
+fi
 if [[ -e "/run/netns/$netns" ]]; then
   ip netns del "$netns" 2>/dev/null || { umount "/run/netns/$netns" 2>/dev/null; rm -f "/run/netns/$netns"; }
 fi

@@ -54,6 +54,9 @@ mkdir -p "$state" "$run/pids" "$state/pki" "$state/logs"
 # address: note the ones that exist now, so cluster-down removes only ours.
 mkdir -p /run/containerd/s
 ls /run/containerd/s >"$state/shim-sockets-before"
+# Likewise containerd pins each pod's network namespace at /run/netns/cni-<uuid>.
+mkdir -p /run/netns
+ls /run/netns >"$state/netns-before"
 
 log() { echo "[$((SECONDS - t0))s] $*" >&2; }
 

@@ -237,7 +237,7 @@ func newRelease(db *database, name, image string) *deployv1alpha1.SoftFactoryRel
 			// The operator's defaults for period and thresholds: its liveness probe is the
 			// same check with three times the failures, and a shorter period would kill
 			// pods whose gunicorn worker takes 20 s to boot on a busy machine.
-			HealthCheck: deployv1alpha1.HealthCheckSpec{Path: "/health", TimeoutSeconds: 3},
+			HealthCheck: deployv1alpha1.HealthCheckSpec{Path: "/health", TimeoutSeconds: 8},
 			Service:     deployv1alpha1.ServiceSpec{Name: "softfactory-api", Port: 80},
 			Database: &deployv1alpha1.DatabaseSpec{
 				URLSecretRef: deployv1alpha1.SecretKeyRef{Name: dbSecret, Key: "DATABASE_URL"},
