@@ -135,6 +135,11 @@ if [[ -n "${SOFTFACTORY_REAL_LOGS:-}" && -d "$state/logs" ]]; then
   cp -r "$state/pod-logs" "$SOFTFACTORY_REAL_LOGS/pods" 2>/dev/null
 fi
 rm -rf "$state" "$run"
+# The /run/netns mount `ip netns` made for the first cluster goes with the last one.
+if [[ -e "$base_dir/.netns-mount-made" ]] && ! ls "$base_dir" | grep -q . && [[ -z "$(ls -A /run/netns 2>/dev/null)" ]]; then
+  umount /run/netns 2>/dev/null && rmdir /run/netns 2>/dev/null
+fi
+rm -f "$base_dir/.netns-mount-made" 2>/dev/null
 rmdir "$base_dir" /run/softfactory-real 2>/dev/null
 left_pids=$(cgroup_pids; shim_pids)
 if [[ -n "$left_pids" || -e "/run/netns/$netns" ]]; then

@@ -54,7 +54,9 @@ mkdir -p "$state" "$run/pids" "$state/pki" "$state/logs"
 # address: note the ones that exist now, so cluster-down removes only ours.
 mkdir -p /run/containerd/s
 ls /run/containerd/s >"$state/shim-sockets-before"
-# Likewise containerd pins each pod's network namespace at /run/netns/cni-<uuid>.
+# Likewise containerd pins each pod's network namespace at /run/netns/cni-<uuid>. And
+# `ip netns` makes /run/netns a mount the first time: note whether it already was.
+findmnt -rn /run/netns >/dev/null || touch "$base_dir/.netns-mount-made"
 mkdir -p /run/netns
 ls /run/netns >"$state/netns-before"
 
