@@ -116,7 +116,8 @@ if [[ -f "$state/shim-sockets-before" && -d /run/containerd/s ]]; then
     grep -qF "$sock" <<<"$listening" && continue
     rm -f "$sock"
   done
-  rmdir /run/containerd/s /run/containerd 2>/dev/null
+  # runc's state directories of the shims, empty once their containers are gone.
+  rmdir /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null
 fi
 # libcni's cache of this network's attachments.
 rm -f /var/lib/cni/results/"$netns"-* 2>/dev/null
