@@ -119,8 +119,15 @@ if [[ -f "$state/shim-sockets-before" && -d /run/containerd/s ]]; then
   # runc's state directories of the shims, empty once their containers are gone.
   rmdir /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null
 fi
-# libcni's cache of this network's attachments.
+# libcni's cache of this cluster's attachments: this network's, and containerd's
+# loopback ones that appeared since cluster-up.
 rm -f /var/lib/cni/results/"$netns"-* 2>/dev/null
+if [[ -f "$state/cni-results-before" ]]; then
+  for cached in /var/lib/cni/results/cni-loopback-*; do
+    [[ -e "$cached" ]] || continue
+    grep -qxF "${cached##*/}" "$state/cni-results-before" || rm -f "$cached"
+  done
+fi
 rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null
 # 9. Files. A mount that is somehow still there stops here rather than be deleted through.
 left=$(findmnt -rn -o TARGET | awk -v s="$state/" -v r="$run/" 'index($0, s) == 1 || index($0, r) == 1')

@@ -59,6 +59,8 @@ ls /run/containerd/s >"$state/shim-sockets-before"
 findmnt -rn /run/netns >/dev/null || touch "$base_dir/.netns-mount-made"
 mkdir -p /run/netns
 ls /run/netns >"$state/netns-before"
+# And libcni caches each attachment (ours and containerd's own loopback) in /var/lib/cni.
+ls /var/lib/cni/results 2>/dev/null >"$state/cni-results-before" || true
 
 log() { echo "[$((SECONDS - t0))s] $*" >&2; }
 
