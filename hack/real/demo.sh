@@ -41,6 +41,12 @@ if [[ "${1:-up}" == down ]]; then
 fi
 
 t0=$SECONDS
+# interruptible CMD...: runs CMD so that a TERM to this script is handled at once (bash
+# runs traps only between foreground commands, and a kubectl wait can last minutes).
+interruptible() {
+  "$@" &
+  wait $!
+}
 say() { printf '\n[%3ds] %s\n' "$((SECONDS - t0))" "$*"; }
 finish() {
   local rc=$?
@@ -65,14 +71,20 @@ bin_dir=$("$repo/hack/install-controlplane.sh" real)
 k() { "$bin_dir/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
 say "Starting the real cluster (kubelet, containerd, kube-proxy in netns sfreal-$cluster)..."
-kubeconfig=$("$here/cluster-up.sh" "$cluster")
+"$here/cluster-up.sh" "$cluster" >"$work/kubeconfig-path" &
+wait $!
+kubeconfig=$(cat "$work/kubeconfig-path")
 state=$(dirname "$kubeconfig")
 k apply -f "$repo/config/crd/bases" >/dev/null
+# The operator exits at start when its CRD is not served yet.
+k wait --for=condition=Established --timeout=60s crd/softfactoryreleases.deploy.softfactory.io >/dev/null
 
 say "Starting the operator on this host (log: $work/operator.log)..."
 KUBECONFIG=$kubeconfig "$work/bin/manager" --leader-elect=false --metrics-bind-address=0 \
   --health-probe-bind-address=127.0.0.1:0 >"$work/operator.log" 2>&1 </dev/null &
 echo $! >"$work/operator.pid"
+sleep 2
+kill -0 "$(cat "$work/operator.pid")" 2>/dev/null || { echo "The operator exited at start:" >&2; tail -5 "$work/operator.log" >&2; exit 1; }
 
 say "Starting PostgreSQL; the backup directory is handed to the backup user (uid 70)..."
 k create namespace "$ns" >/dev/null
@@ -86,7 +98,7 @@ db_ip=$(k -n "$ns" get service postgres -o jsonpath='{.spec.clusterIP}')
 # No cluster DNS: the app reaches PostgreSQL at its Service's ClusterIP.
 k -n "$ns" create secret generic softfactory-db \
   --from-literal=DATABASE_URL="postgresql://softfactory:$POSTGRES_PASSWORD@$db_ip:5432/softfactory" >/dev/null
-k -n "$ns" rollout status deployment/postgres --timeout=5m >/dev/null
+interruptible k -n "$ns" rollout status deployment/postgres --timeout=5m >/dev/null
 
 # release IMAGE [ENV_NOTE]: apply the release and wait until it succeeded.
 release() {
@@ -97,9 +109,9 @@ release() {
   k apply -f "$work/release.yaml" >/dev/null
   local gen
   gen=$(k -n "$ns" get sfrelease softfactory -o jsonpath='{.metadata.generation}')
-  k -n "$ns" wait sfrelease/softfactory --timeout=10m \
+  interruptible k -n "$ns" wait sfrelease/softfactory --timeout=10m \
     --for=jsonpath='{.status.observedGeneration}'="$gen" >/dev/null
-  k -n "$ns" wait sfrelease/softfactory --timeout=10m --for=jsonpath='{.status.phase}'=Succeeded >/dev/null
+  interruptible k -n "$ns" wait sfrelease/softfactory --timeout=10m --for=jsonpath='{.status.phase}'=Succeeded >/dev/null
   k -n "$ns" get sfrelease softfactory
 }
 

@@ -15,8 +15,14 @@ if [[ $(id -u) != 0 ]]; then
   echo "test-real needs root: network namespaces, containerd, kubelet." >&2
   exit 1
 fi
+suite=""
 teardown() {
   local rc=$?
+  # Interrupted: let the suite run its AfterSuite (Ginkgo does on SIGINT) first.
+  if [[ -n "$suite" ]] && kill -0 "$suite" 2>/dev/null; then
+    kill -INT "$suite" 2>/dev/null
+    for _ in $(seq 120); do kill -0 "$suite" 2>/dev/null || break; sleep 1; done
+  fi
   if [[ -z "${REAL_KEEP_CLUSTER:-}${REAL_KUBECONFIG:-}" ]]; then
     SOFTFACTORY_REAL_LOGS=$repo/.cache/real/logs "$here/cluster-down.sh" "$cluster" 2>&1 | grep -v '^No cluster' >&2 || true
   fi
@@ -27,5 +33,8 @@ trap 'exit 130' INT TERM
 start=$SECONDS
 cd "$repo"
 # The test binary is built here, on the host, where the Go module proxy can be reached.
-go test -tags real ./test/real -v -count=1 -timeout 75m -ginkgo.v "$@"
+# In the background and waited for, so that a TERM to this script is handled at once.
+go test -tags real ./test/real -v -count=1 -timeout 75m -ginkgo.v "$@" &
+suite=$!
+wait "$suite"
 echo "test-real: suite finished in $((SECONDS - start))s" >&2
