@@ -119,8 +119,14 @@ say "Release 1: softfactory-app:1.0.0 (backup, migration 0001, blue)..."
 release softfactory.local/softfactory-app:1.0.0
 url="http://$(k -n "$ns" get service softfactory-api -o jsonpath='{.spec.clusterIP}'):80/"
 
+# The active Service was just made: wait until kube-proxy routes it (a request sent
+# before that is lost, which would count against the release).
+for _ in $(seq 60); do
+  nsenter --net="$netns" "$work/bin/loadgen" -once -timeout 2s -url "$url" >/dev/null 2>&1 && break
+  sleep 1
+done
 say "Load: 20 requests/s to $url from inside the namespace (stops by itself after 10 minutes)..."
-nsenter --net="$netns" "$work/bin/loadgen" -url "$url" -rate 20 -duration 10m -out "$work/load.json" \
+nsenter --net="$netns" "$work/bin/loadgen" -url "$url" -rate 20 -duration 10m -timeout 10s -out "$work/load.json" \
   2>"$work/loadgen.log" </dev/null &
 echo $! >"$work/loadgen.pid"
 sleep 3
