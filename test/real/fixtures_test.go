@@ -231,9 +231,9 @@ func newRelease(db *database, name, image string) *deployv1alpha1.SoftFactoryRel
 	return &deployv1alpha1.SoftFactoryRelease{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: db.namespace},
 		Spec: deployv1alpha1.SoftFactoryReleaseSpec{
-			Image:       image,
-			Replicas:    ptr.To[int32](2),
-			Port:        8000,
+			Image:    image,
+			Replicas: ptr.To[int32](2),
+			Port:     8000,
 			// The operator's defaults for period and thresholds: its liveness probe is the
 			// same check with three times the failures, and a shorter period would kill
 			// pods whose gunicorn worker takes 20 s to boot on a busy machine.

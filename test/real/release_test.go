@@ -240,7 +240,6 @@ var _ = Describe("The sample app on a real cluster", Ordered, ContinueOnFailure,
 	})
 })
 
-
 func mustGet(ctx SpecContext, key client.ObjectKey) *deployv1alpha1.SoftFactoryRelease {
 	GinkgoHelper()
 	r := &deployv1alpha1.SoftFactoryRelease{}
