@@ -220,6 +220,42 @@ var _ = Describe("The sample app on a real cluster", Ordered, ContinueOnFailure,
 		})
 	}
 
+	It("restores the pre-release dump after a failed migration when asked to, and the rows are back", func(ctx SpecContext) {
+		r := mustGet(ctx, key)
+		serving := activeSelector(ctx, r)
+		db.psql(ctx, "INSERT INTO items (name) VALUES ('written-before-the-dump')")
+		count := db.psql(ctx, "SELECT count(*) FROM items")
+		load := startLoad("failed migration with the opt-in restore", url)
+		updateRelease(ctx, key, func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Spec.Image = appBroken
+			r.Spec.Env = []corev1.EnvVar{{Name: "RELEASE_NOTE", Value: "restore"}}
+			r.Spec.Migration.ActiveDeadlineSeconds = 0
+			r.Spec.Rollback.RestoreDatabase = true
+		})
+		r = waitForDegraded(ctx, key, deployv1alpha1.ReasonMigrationFailed, 4*time.Minute)
+		By("waiting for the restore Job to load the dump back")
+		Eventually(func(g Gomega) {
+			r = mustGet(ctx, key)
+			degraded := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionDegraded)
+			g.Expect(degraded).NotTo(BeNil())
+			g.Expect(degraded.Message).To(ContainSubstring("loaded it back"), conditionsText(r))
+		}).WithContext(ctx).Should(Succeed())
+		time.Sleep(5 * time.Second)
+		rep := load.Stop()
+		GinkgoWriter.Printf("Conditions:\n%s", conditionsText(r))
+		Expect(jobsOf(ctx, r, r.Status.CurrentRevision)[deployv1alpha1.ComponentRestore]).To(HaveLen(1))
+
+		By("checking the restore as the runbook does: the rows are back, the API answers")
+		Expect(db.psql(ctx, "SELECT count(*) FROM items")).To(Equal(count))
+		Expect(db.psql(ctx, "SELECT count(*) FROM items WHERE name = 'written-before-the-dump'")).To(Equal("1"))
+		Expect(db.psql(ctx, "SELECT version_num FROM alembic_version")).To(Equal("0002"))
+		body, err := insideGet(ctx, url+"health")
+		Expect(err).NotTo(HaveOccurred(), body)
+		Expect(body).To(ContainSubstring(`"database":"ok"`))
+		Expect(activeSelector(ctx, r)).To(Equal(serving))
+		expectNoFailedRequest(rep)
+	})
+
 	It("stops a release whose backup volume the backup user cannot write, before any migration, saying why", func(ctx SpecContext) {
 		ns := createNamespace(ctx, "real-unwritable")
 		DeferCleanup(func(ctx SpecContext) { reportOnFailure(ctx, ns) })
