@@ -19,7 +19,9 @@ suite=""
 teardown() {
   local rc=$?
   # Interrupted: let the suite run its AfterSuite (Ginkgo does on SIGINT) first.
+  # go test does not pass SIGINT on to the test binary it runs: signal both.
   if [[ -n "$suite" ]] && kill -0 "$suite" 2>/dev/null; then
+    for child in $(pgrep -P "$suite"); do kill -INT "$child" 2>/dev/null; done
     kill -INT "$suite" 2>/dev/null
     for _ in $(seq 120); do kill -0 "$suite" 2>/dev/null || break; sleep 1; done
   fi
