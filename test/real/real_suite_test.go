@@ -136,7 +136,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	GinkgoWriter.Printf("Operator log: %s\n", operator.logPath)
 })
 
-var _ = AfterSuite(func(ctx SpecContext) {
+var _ = AfterSuite(func() {
 	printLoadReports()
 	if operator != nil {
 		By("stopping the operator")
@@ -144,7 +144,9 @@ var _ = AfterSuite(func(ctx SpecContext) {
 	}
 	if ownCluster && os.Getenv("REAL_KEEP_CLUSTER") == "" {
 		By("removing the real cluster " + clusterName)
-		cmd := exec.CommandContext(ctx, filepath.Join(repoRoot, "hack", "real", "cluster-down.sh"), clusterName)
+		// Not tied to the node's context: an interrupted run cancels it after a grace
+		// period, and a teardown killed half-way is worse than a slow one.
+		cmd := exec.Command(filepath.Join(repoRoot, "hack", "real", "cluster-down.sh"), clusterName)
 		cmd.Env = append(os.Environ(), "SOFTFACTORY_REAL_LOGS="+filepath.Join(workDir, "logs"))
 		out, err := cmd.CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), "cluster-down: %s", out)
