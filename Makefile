@@ -328,3 +328,23 @@ helm-history: ## Show Helm release history.
 .PHONY: helm-rollback
 helm-rollback: ## Rollback to previous Helm release.
 	$(HELM) rollback $(HELM_RELEASE) --namespace $(HELM_NAMESPACE)
+
+##@ Real cluster: real kubelet, containerd and the sample app (docs/real-cluster.md; root)
+
+.PHONY: real-assets
+real-assets: ## Install containerd, runc, CNI plugins & co from Debian, build kubelet and kube-proxy and the images (each skipped when present).
+	@hack/real/install-deps.sh
+	@hack/install-controlplane.sh real >/dev/null
+	@hack/real/images.sh >/dev/null
+
+.PHONY: test-real
+test-real: real-assets ## Run the real-cluster suite (test/real) on its own cluster in a network namespace, then remove it.
+	@hack/real/test.sh
+
+.PHONY: demo-real
+demo-real: real-assets ## Real cluster + operator + the sample app and PostgreSQL: two releases under load, numbers at the end.
+	@hack/real/demo.sh up
+
+.PHONY: demo-real-down
+demo-real-down: ## Stop the real demo's operator and remove its cluster.
+	@hack/real/demo.sh down

@@ -7,9 +7,11 @@
 # hack/kwok hold the pins). A binary already in the cache is never rebuilt, and the Go
 # build cache makes a rebuild after a cache wipe take seconds, not minutes.
 #
-# Usage: hack/install-controlplane.sh [envtest|cluster|all]
+# Usage: hack/install-controlplane.sh [envtest|cluster|real|all]
 #   envtest  kube-apiserver, etcd (what envtest needs; the default)
 #   cluster  envtest's set plus kube-controller-manager, kube-scheduler, kubectl, kwok, kwokctl
+#   real     envtest's set plus kube-controller-manager, kube-scheduler, kubectl, kubelet,
+#            kube-proxy (the real single-node cluster of hack/real; kubelet ~10 min cold)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,9 +29,20 @@ cache_root=${SOFTFACTORY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/softfactor
 bin_dir="$cache_root/controlplane/k8s-${k8s_version}_etcd-${etcd_version}_kwok-${kwok_version}"
 mkdir -p "$bin_dir"
 
-# build NAME MODULE_DIR PACKAGE: go build PACKAGE inside MODULE_DIR unless bin_dir has it.
+# Version stamp for the binaries that report it to the cluster (a node whose kubelet is
+# unstamped says v0.0.0-master). Built from the module at k8s_version, so that is the truth.
+k8s_minor=${k8s_version#v1.}
+k8s_minor=${k8s_minor%%.*}
+version_ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  version_ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor"
+  version_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+
+# build NAME MODULE_DIR PACKAGE [LDFLAGS]: go build PACKAGE inside MODULE_DIR unless
+# bin_dir has it.
 build() {
-  local name=$1 module_dir=$2 pkg=$3
+  local name=$1 module_dir=$2 pkg=$3 extra_ldflags=${4:-}
   if [[ -x "$bin_dir/$name" ]]; then
     return 0
   fi
@@ -37,7 +50,7 @@ build() {
   local start=$SECONDS
   # CGO off gives static binaries, like the released ones. Build to a temporary name and
   # rename, so an interrupted build never leaves a half-written binary that looks cached.
-  (cd "$here/$module_dir" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$bin_dir/.$name.tmp" "$pkg")
+  (cd "$here/$module_dir" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w$extra_ldflags" -o "$bin_dir/.$name.tmp" "$pkg")
   mv "$bin_dir/.$name.tmp" "$bin_dir/$name"
   echo "Built $name in $((SECONDS - start))s." >&2
 }
@@ -50,5 +63,12 @@ if [[ "$set_name" == cluster || "$set_name" == all ]]; then
   build kube-scheduler controlplane k8s.io/kubernetes/cmd/kube-scheduler
   build kwok kwok sigs.k8s.io/kwok/cmd/kwok
   build kwokctl kwok sigs.k8s.io/kwok/cmd/kwokctl
+fi
+if [[ "$set_name" == real || "$set_name" == all ]]; then
+  build kubectl controlplane k8s.io/kubernetes/cmd/kubectl
+  build kube-controller-manager controlplane k8s.io/kubernetes/cmd/kube-controller-manager
+  build kube-scheduler controlplane k8s.io/kubernetes/cmd/kube-scheduler
+  build kubelet controlplane k8s.io/kubernetes/cmd/kubelet "$version_ldflags"
+  build kube-proxy controlplane k8s.io/kubernetes/cmd/kube-proxy "$version_ldflags"
 fi
 echo "$bin_dir"
