@@ -88,6 +88,12 @@ trap 'rm -f "$partial" "$passfile"' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
+# A volume this user cannot write would fail pg_dump only after the whole dump was
+# read; say what is wrong, in the termination message the release shows, at once.
+if ! (: >"$partial") 2>/dev/null; then
+  fail "the backup volume at $BACKUP_DIR is not writable by this user (uid $(id -u)): Permission denied. Kubernetes applies fsGroup only to volume types that support it (not hostPath or local-path): chown or chmod the directory for uid $(id -u), or set spec.backup.securityContext to its owner. No dump was written."
+fi
+
 connect_or_fail "No dump was written."
 
 say "dumping to $final"
