@@ -35,12 +35,15 @@ import (
 
 // The images hack/real/images.sh builds and cluster-up imports; none can be pulled.
 const (
-	imageRegistry  = "softfactory.local/"
-	appV1          = imageRegistry + "softfactory-app:1.0.0"
-	appV2          = imageRegistry + "softfactory-app:2.0.0"
-	appBroken      = imageRegistry + "softfactory-app:3.0.0-broken"
-	appRoot        = imageRegistry + "softfactory-app:2.0.0-root"
-	appAbsent      = imageRegistry + "softfactory-app:9.9.9-absent"
+	imageRegistry = "softfactory.local/"
+	appV1         = imageRegistry + "softfactory-app:1.0.0"
+	appV2         = imageRegistry + "softfactory-app:2.0.0"
+	appBroken     = imageRegistry + "softfactory-app:3.0.0-broken"
+	appRoot       = imageRegistry + "softfactory-app:2.0.0-root"
+	// appAbsent is on no node, and its registry is a closed port on the loopback of the
+	// cluster's own network namespace: the pull fails at once (a registry name would wait
+	// on a resolver that cannot answer there), and nothing leaves the namespace.
+	appAbsent      = "127.0.0.1:9/softfactory-app:9.9.9-absent"
 	postgresImage  = imageRegistry + "postgres:15"
 	dbSecret       = "softfactory-db"
 	backupClaim    = "softfactory-backups"

@@ -151,15 +151,19 @@ var _ = Describe("The sample app on a real cluster", Ordered, ContinueOnFailure,
 	It("never moves traffic to a version that cannot reach the database, and aborts at the deadline", func(ctx SpecContext) {
 		r := mustGet(ctx, key)
 		serving := activeSelector(ctx, r)
-		wrongURL := strings.Replace(db.url, "://"+dbUser+":", "://"+dbUser+":not-the-password-", 1)
 		load := startLoad("new version cannot reach the database", url)
 		updateRelease(ctx, key, func(r *deployv1alpha1.SoftFactoryRelease) {
-			// The app gets a DATABASE_URL with a wrong password; the migration keeps the
-			// right one (it must run for the release to get as far as the new pods).
-			r.Spec.Env = []corev1.EnvVar{{Name: "DATABASE_URL", Value: wrongURL}}
-			r.Spec.Migration.Env = []corev1.EnvVar{{Name: "DATABASE_URL", ValueFrom: &corev1.EnvVarSource{
-				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: dbSecret}, Key: "DATABASE_URL"},
-			}}}
+			// The app's libpq is told to insist on a verified TLS connection with a root
+			// certificate that is not there, so no connection to the database ever
+			// succeeds and /health fails; the migration overrides it (a later entry of the
+			// same name wins), since it must run for the release to get to the new pods.
+			// (DATABASE_URL itself may not differ: one database for backup, migration and
+			// app is refused at apply time otherwise.)
+			r.Spec.Env = []corev1.EnvVar{
+				{Name: "PGSSLMODE", Value: "verify-full"},
+				{Name: "PGSSLROOTCERT", Value: "/nonexistent/root.crt"},
+			}
+			r.Spec.Migration.Env = []corev1.EnvVar{{Name: "PGSSLMODE", Value: "disable"}}
 			r.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds = 60
 		})
 		r = waitForDegraded(ctx, key, deployv1alpha1.ReasonProgressDeadlineExceeded, 5*time.Minute)
