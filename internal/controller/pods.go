@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -93,6 +95,20 @@ func podStateSignature(p *corev1.Pod) string {
 		}
 	}
 	return b.String()
+}
+
+// podEvents selects the pod events a release acts on: a pod created with a state
+// already, a change of its podStateSignature, and its deletion. A Deployment reports no
+// replicas while its pods still terminate, so only the pod's own deletion says that the
+// last writer is gone.
+var podEvents = predicate.Funcs{
+	CreateFunc: func(e event.CreateEvent) bool {
+		p, ok := e.Object.(*corev1.Pod)
+		return ok && podStateSignature(p) != ""
+	},
+	UpdateFunc:  func(e event.UpdateEvent) bool { return podStateChanged(e.ObjectOld, e.ObjectNew) },
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
+	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
 // podStateChanged says whether a pod update changed its podStateSignature.

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -72,6 +73,15 @@ var _ = Describe("The release's pods", func() {
 			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1, StartedAt: metav1.NewTime(started)}},
 		}}}, true),
 	)
+
+	It("wakes the release when a pod is deleted: a restore waits for the last writer to be gone", func() {
+		// The Deployment says 0 replicas while its pods still terminate; the pod's own
+		// deletion is the only event left when the last one goes.
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}}
+		Expect(podEvents.Delete(event.DeleteEvent{Object: pod})).To(BeTrue())
+		Expect(podEvents.Create(event.CreateEvent{Object: pod})).To(BeFalse(), "a pod with no state yet says nothing")
+		Expect(podEvents.Update(event.UpdateEvent{ObjectOld: pod, ObjectNew: pod})).To(BeFalse())
+	})
 
 	It("keeps in the cache only what a pass reads, so a trimmed pod still answers containerStarted", func() {
 		pod := &corev1.Pod{

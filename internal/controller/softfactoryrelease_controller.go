@@ -255,16 +255,12 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxCon
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		Owns(&batchv1.Job{}).
-		// A pod that cannot start, or a Job's container that started, changes what a pass
-		// reports and decides (pods.go); other pod changes reach the release through its
-		// ReplicaSets and EndpointSlices, so only those two are watched for.
+		// A pod that cannot start, a Job's container that started, and a pod gone (a
+		// restore waits until no pod of the release can write) change what a pass reports
+		// and decides (pods.go); other pod changes reach the release through its
+		// ReplicaSets and EndpointSlices.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject),
-			builder.WithPredicates(predicate.Funcs{
-				CreateFunc:  func(e event.CreateEvent) bool { return podStateSignature(e.Object.(*corev1.Pod)) != "" },
-				UpdateFunc:  func(e event.UpdateEvent) bool { return podStateChanged(e.ObjectOld, e.ObjectNew) },
-				DeleteFunc:  func(event.DeleteEvent) bool { return false },
-				GenericFunc: func(event.GenericEvent) bool { return false },
-			})).
+			builder.WithPredicates(podEvents)).
 		Owns(&batchv1.CronJob{}).
 		Owns(&corev1.Service{}).
 		// EndpointSlices belong to the preview Service, not to the release; they carry
