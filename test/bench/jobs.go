@@ -28,7 +28,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-type jobsPlan struct{ releases, revisions int }
+type jobsPlan struct {
+	releases, revisions int
+	// historyLimit sets spec.revisionHistoryLimit when above 0 (the operator's default
+	// is 10): Jobs of revisions past it are the ones the operator deletes.
+	historyLimit int
+}
 
 // What every release of the scenario refers to; on kwok nothing reads the database or
 // the volume, but the scheduler places a pod only once its claim is bound.
@@ -71,6 +76,8 @@ type jobsResult struct {
 	// in results.memory.
 	RSSAfterGCMiB []memoryPoint `json:"rssAfterGC"`
 	TotalSeconds  float64       `json:"totalSeconds"`
+	// HistoryLimit is spec.revisionHistoryLimit when the run set it (0: the default, 10).
+	HistoryLimit int `json:"revisionHistoryLimit,omitempty"`
 }
 
 // jobsReleaseObject is releaseObject with the runbook's database steps: a backup to a
@@ -81,6 +88,9 @@ func (b *bench) jobsReleaseObject(name, image string) *unstructured.Unstructured
 	spec["database"] = map[string]any{"urlSecretRef": map[string]any{"name": jobsDBSecret, "key": "DATABASE_URL"}}
 	spec["backup"] = map[string]any{"volume": map[string]any{"persistentVolumeClaim": map[string]any{"claimName": jobsBackupClaim}}}
 	spec["migration"] = map[string]any{"command": []any{"flask", "db", "upgrade"}}
+	if l := b.cfg.jobs.historyLimit; l > 0 {
+		spec["revisionHistoryLimit"] = int64(l)
+	}
 	return u
 }
 
@@ -127,7 +137,7 @@ func (b *bench) jobsPrerequisites(ctx context.Context) error {
 func (b *bench) planJobs(ctx context.Context) error {
 	plan := b.cfg.jobs
 	n := plan.releases
-	res := &jobsResult{Releases: n, Revisions: plan.revisions}
+	res := &jobsResult{Releases: n, Revisions: plan.revisions, HistoryLimit: plan.historyLimit}
 	b.res.Jobs = res
 	start := time.Now()
 	if err := b.memory(0, "no releases"); err != nil {
@@ -287,7 +297,11 @@ func (r *jobsResult) summary() string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n## Revisions with Jobs: %d releases with a backup and a migration, %d revisions after the first\n\n", r.Releases, r.Revisions)
+	limit := "the default revisionHistoryLimit (10)"
+	if r.HistoryLimit > 0 {
+		limit = fmt.Sprintf("revisionHistoryLimit %d", r.HistoryLimit)
+	}
+	fmt.Fprintf(&b, "\n## Revisions with Jobs: %d releases with a backup and a migration, %d revisions after the first, %s\n\n", r.Releases, r.Revisions, limit)
 	b.WriteString("| revision | all settled after (s) | operator writes per release | requests by verb | passes per release | load |\n|---|---|---|---|---|---|\n")
 	for _, p := range r.PerRound {
 		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %s | %.1f | %s |\n", p.Revision, p.SettledSeconds, p.WritesPerRelease, verbsAndConflicts(p.Requests),

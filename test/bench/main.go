@@ -93,11 +93,12 @@ func main() {
 		plotFrom, plotPNG, summaryFrom          string
 		plotCompare, plotCompareLabel           string
 		rounds, unrelatedPods, unrelatedSecrets int
-		jobsReleases, jobsRevisions             int
+		jobsReleases, jobsRevisions, jobsLimit  int
 	)
 	flag.StringVar(&profileName, "profile", "smoke", "smoke (20 releases, CI), full (up to 1,000 releases and unrelated load) or jobs (releases with backup and migration Jobs through many revisions)")
 	flag.IntVar(&jobsReleases, "jobs-releases", 0, "with -profile jobs: override the number of releases (100)")
 	flag.IntVar(&jobsRevisions, "jobs-revisions", 0, "with -profile jobs: override the revisions each release goes through after its first (10)")
+	flag.IntVar(&jobsLimit, "jobs-history-limit", 0, "with -profile jobs: set the releases' spec.revisionHistoryLimit (default: unset, the operator's 10)")
 	flag.StringVar(&cfg.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the benchmark cluster")
 	flag.StringVar(&cfg.operatorBin, "operator", "bin/manager", "the operator binary to run")
 	flag.StringVar(&operatorArgs, "operator-args", "", "extra flags for the operator, space-separated (e.g. \"--kube-api-qps=100\")")
@@ -168,6 +169,9 @@ func main() {
 	}
 	if p.jobs != nil && jobsRevisions > 0 {
 		p.jobs.revisions = jobsRevisions
+	}
+	if p.jobs != nil {
+		p.jobs.historyLimit = jobsLimit
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
