@@ -101,6 +101,10 @@ bench-cluster: cluster-assets ## Benchmark the operator at scale on a local kwok
 bench-smoke: cluster-assets ## A small run of the cluster benchmark (20 releases, a few minutes; CI runs it): fails if a settled release costs an API write.
 	@hack/bench.sh smoke
 
+.PHONY: bench-jobs
+bench-jobs: cluster-assets ## Benchmark releases with backup and migration Jobs through 10 revisions each: Jobs left, RSS, writes per revision (not in CI).
+	@hack/bench.sh jobs
+
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver and etcd from the Go module proxy into the per-user cache (skipped when present).
 	@hack/install-controlplane.sh envtest >/dev/null

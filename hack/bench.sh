@@ -3,6 +3,9 @@
 #
 #   hack/bench.sh smoke [FLAGS]   20 releases, every measurement once, a few minutes (CI)
 #   hack/bench.sh full  [FLAGS]   up to 1,000 releases and the unrelated load (~45 min)
+#   hack/bench.sh jobs  [FLAGS]   100 releases with backup and migration Jobs, each through
+#                                 10 revisions: Jobs left, RSS, writes per revision
+#                                 (-jobs-releases N -jobs-revisions R for other sizes)
 #
 # Each run gets a fresh cluster of its own (softfactory-bench-<profile>, beside the demo's
 # and the e2e suite's): what is already in a cluster changes what is measured. It builds
@@ -27,8 +30,10 @@ case "$profile" in
   smoke) nodes=${BENCH_NODES:-4} ;;
   # 1,000 releases mid-flip (4,000 pods) and 10,000 unrelated pods, with room to spare.
   full) nodes=${BENCH_NODES:-140} ;;
+  # 100 releases mid-flip (400 pods) and their Job pods at once; completed pods take no room.
+  jobs) nodes=${BENCH_NODES:-8} ;;
   *)
-    echo "usage: $0 smoke|full [benchmark flags]" >&2
+    echo "usage: $0 smoke|full|jobs [benchmark flags]" >&2
     exit 2
     ;;
 esac

@@ -55,6 +55,8 @@ type config struct {
 	rssSamples           int
 	unrelated            unrelatedPlan
 	requireZeroResyncIOs bool
+	// jobs, when set, runs the "revisions with Jobs" scenario instead (jobs.go).
+	jobs *jobsPlan
 }
 
 func profile(name string) (config, error) {
@@ -72,8 +74,14 @@ func profile(name string) (config, error) {
 		c.bursts = []burstPlan{{10, 3}, {100, 3}, {1000, 1}}
 		c.resyncWindow, c.settleIdle, c.rssSamples = 60*time.Second, 15*time.Second, 10
 		c.unrelated = unrelatedPlan{secrets: 5000, deployments: 1000, podsPerDeployment: 10}
+	case "jobs":
+		// Releases with a backup and a migration through many revisions (jobs.go). A 5 s
+		// scale-down delay: the old colour's wait is not what is measured here.
+		c.jobs = &jobsPlan{releases: 100, revisions: 10}
+		c.scaleDownDelaySeconds = 5
+		c.settleIdle, c.rssSamples = 10*time.Second, 5
 	default:
-		return c, fmt.Errorf("unknown profile %q (smoke or full)", name)
+		return c, fmt.Errorf("unknown profile %q (smoke, full or jobs)", name)
 	}
 	return c, nil
 }
@@ -85,8 +93,12 @@ func main() {
 		plotFrom, plotPNG, summaryFrom          string
 		plotCompare, plotCompareLabel           string
 		rounds, unrelatedPods, unrelatedSecrets int
+		jobsReleases, jobsRevisions, jobsLimit  int
 	)
-	flag.StringVar(&profileName, "profile", "smoke", "smoke (20 releases, CI) or full (up to 1,000 releases and unrelated load)")
+	flag.StringVar(&profileName, "profile", "smoke", "smoke (20 releases, CI), full (up to 1,000 releases and unrelated load) or jobs (releases with backup and migration Jobs through many revisions)")
+	flag.IntVar(&jobsReleases, "jobs-releases", 0, "with -profile jobs: override the number of releases (100)")
+	flag.IntVar(&jobsRevisions, "jobs-revisions", 0, "with -profile jobs: override the revisions each release goes through after its first (10)")
+	flag.IntVar(&jobsLimit, "jobs-history-limit", 0, "with -profile jobs: set the releases' spec.revisionHistoryLimit (default: unset, the operator's 10)")
 	flag.StringVar(&cfg.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the benchmark cluster")
 	flag.StringVar(&cfg.operatorBin, "operator", "bin/manager", "the operator binary to run")
 	flag.StringVar(&operatorArgs, "operator-args", "", "extra flags for the operator, space-separated (e.g. \"--kube-api-qps=100\")")
@@ -152,6 +164,15 @@ func main() {
 	if unrelatedSecrets >= 0 {
 		p.unrelated.secrets = unrelatedSecrets
 	}
+	if p.jobs != nil && jobsReleases > 0 {
+		p.jobs.releases = jobsReleases
+	}
+	if p.jobs != nil && jobsRevisions > 0 {
+		p.jobs.revisions = jobsRevisions
+	}
+	if p.jobs != nil {
+		p.jobs.historyLimit = jobsLimit
+	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -184,7 +205,7 @@ func run(ctx context.Context, cfg config) error {
 	_ = os.Remove(opLog)
 	b := &bench{
 		cfg: cfg, k8s: k8s, images: map[string]string{},
-		op:  &operator{binary: cfg.operatorBin, kubeconfig: cfg.kubeconfig, logPath: opLog, extraArgs: cfg.operatorArgs},
+		op:  &operator{binary: cfg.operatorBin, kubeconfig: cfg.kubeconfig, logPath: opLog, extraArgs: cfg.operatorArgs, pprof: cfg.jobs != nil},
 		res: &results{Profile: cfg.profile, Started: time.Now(), Machine: describeMachine(), OperatorArgs: cfg.operatorArgs, Commit: checkoutCommit(), Cluster: cfg.clusterNote, Note: cfg.note},
 	}
 	if err := b.ensureNamespace(ctx, cfg.namespace); err != nil {
@@ -204,7 +225,12 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer b.op.stop()
 
-	runErr := b.plan(ctx)
+	var runErr error
+	if cfg.jobs != nil {
+		runErr = b.planJobs(ctx)
+	} else {
+		runErr = b.plan(ctx)
+	}
 	b.res.Finished = time.Now()
 	b.res.Machine.LoadAfter = loadAvg()
 	if err := b.write(); err != nil {

@@ -28,6 +28,11 @@ import (
 type operator struct {
 	binary, kubeconfig, logPath string
 	extraArgs                   []string
+	// pprof serves Go's pprof on a loopback port (pprofAddr), so the benchmark can force a
+	// garbage collection before reading RSS.
+	pprof bool
+
+	pprofAddr string
 
 	cmd         *exec.Cmd
 	exited      chan struct{}
@@ -78,19 +83,26 @@ func (o *operator) startOnce() error {
 	if o.healthAddr, err = freeLoopbackAddr(); err != nil {
 		return err
 	}
+	args := []string{
+		"--leader-elect=false",
+		"--metrics-secure=false",
+		"--metrics-bind-address=" + o.metricsAddr,
+		"--health-probe-bind-address=" + o.healthAddr,
+		"--zap-time-encoding=rfc3339nano",
+	}
+	if o.pprof {
+		if o.pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return err
+		}
+		args = append(args, "--pprof-bind-address="+o.pprofAddr)
+	}
 	logFile, err := os.OpenFile(o.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	o.starts++
 	_, _ = fmt.Fprintf(logFile, "=== bench: operator start #%d at %s ===\n", o.starts, time.Now().Format(time.RFC3339Nano))
-	args := append([]string{
-		"--leader-elect=false",
-		"--metrics-secure=false",
-		"--metrics-bind-address=" + o.metricsAddr,
-		"--health-probe-bind-address=" + o.healthAddr,
-		"--zap-time-encoding=rfc3339nano",
-	}, o.extraArgs...)
+	args = append(args, o.extraArgs...)
 	cmd := exec.Command(o.binary, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile

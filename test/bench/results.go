@@ -32,6 +32,8 @@ type results struct {
 	Resync    []resyncResult  `json:"resync"`
 	Restarts  []restartResult `json:"restarts"`
 	Unrelated *unrelatedLoad  `json:"unrelated,omitempty"`
+	// Jobs is the "revisions with Jobs" scenario (the jobs profile).
+	Jobs *jobsResult `json:"jobs,omitempty"`
 }
 
 type machine struct {

@@ -138,6 +138,7 @@ func (res *results) summary() string {
 	for _, p := range res.Memory {
 		fmt.Fprintf(&b, "| %d | %s | %.1f | %.1f | %.1f | %d | %s |\n", p.Releases, p.Label, p.RSSMiB, p.RSSMaxMiB, p.HeapInuseMiB, p.OperatorStart, p.Load)
 	}
+	b.WriteString(res.Jobs.summary())
 	if u := res.Unrelated; u != nil {
 		fmt.Fprintf(&b, "\nUnrelated objects: %d Secrets, %d Deployments, %d running pods (created in %.0f s).\n", u.Secrets, u.Deployments, u.Pods, u.CreatedSeconds)
 	}
