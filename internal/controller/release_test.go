@@ -410,6 +410,25 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(h.job(h.name + "-backup-" + rev3)).NotTo(BeNil())
 	})
 
+	It("does not hold the user's fix for a migration whose image can never run", func() {
+		h.releaseFirst(h.release(imageV1))
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
+		h.settle()
+		rev2 := h.get().Status.CurrentRevision
+		h.finishJob(h.name+"-backup-"+rev2, true)
+		h.settle()
+		// No kubelet in envtest: the test writes what one says of an image without a
+		// non-root USER. The Job stays active until its deadline.
+		h.addJobPod(h.name+"-migrate-"+rev2, waitingStatus("CreateContainerConfigError", "container has runAsNonRoot and image will run as root"))
+		h.settle()
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonMigrationNeverStarted))
+
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV3 })
+		h.settle()
+		rev3 := h.get().Status.CurrentRevision
+		Expect(h.job(h.name+"-backup-"+rev3)).NotTo(BeNil(), "the fix waited for a migration that can never start")
+	})
+
 	It("freezes while paused and resumes where it was", func() {
 		h.releaseFirst(h.release(imageV1))
 		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {

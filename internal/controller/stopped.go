@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	batchv1 "k8s.io/api/batch/v1"
+
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
@@ -41,6 +43,21 @@ func (r *SoftFactoryReleaseReconciler) reconcilePaused(_ context.Context, s *rel
 	return next(), nil
 }
 
+// migrationCanNeverRun: no container of the Job has started, and one of its pods says
+// why in words no retry heals (an image that runs as root, an invalid image name). Its
+// Job stays active until its deadline, but nothing can be interrupted there: waiting
+// for it would only hold the user's fix for minutes.
+func (s *releaseScope) migrationCanNeverRun(j *batchv1.Job) bool {
+	pods := s.podsOfJob(j)
+	for _, p := range pods {
+		if containerStarted(p) {
+			return false
+		}
+	}
+	issue := issueOfPods(pods)
+	return issue != nil && issue.permanent
+}
+
 // reconcileSafePoint holds a new revision while a migration of an earlier one is still
 // running: stopping a migration half way could leave the schema in between. Once it
 // finishes (either way) the new revision goes ahead.
@@ -53,7 +70,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileSafePoint(_ context.Context, s *
 			j.Labels[deployv1alpha1.LabelRevision] == s.revision {
 			continue
 		}
-		if jobOutcome(j) == jobRunning {
+		if jobOutcome(j) == jobRunning && !s.migrationCanNeverRun(j) {
 			s.waitingFor = fmt.Sprintf("migration Job %s of the superseded revision %s to finish: a migration is never interrupted",
 				j.Name, j.Labels[deployv1alpha1.LabelRevision])
 			return wait(), nil
