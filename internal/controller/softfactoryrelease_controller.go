@@ -64,6 +64,8 @@ type SoftFactoryReleaseReconciler struct {
 	// progressReports holds status writes that only report the new colour's progress
 	// while the last write is recent.
 	progressReports progressReports
+	// deletedJobs keeps a pass from deleting again a Job the cache still lists.
+	deletedJobs deletedJobs
 	// indexed says the client reads from a cache with the indexes of indexChildren.
 	indexed bool
 }

@@ -203,6 +203,11 @@ func createDatabase(ctx context.Context, namespace string) *database {
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "postgres"}, d)).To(Succeed())
 		g.Expect(d.Status.ReadyReplicas).To(BeEquivalentTo(1))
 	}).WithContext(ctx).Should(Succeed(), "PostgreSQL never became ready")
+	// Slow statements and lock waits go to the server's log (kept with the pod logs):
+	// a request that took long is then told apart from one that waited on the database.
+	db.psql(ctx, "ALTER SYSTEM SET log_min_duration_statement = '500ms'")
+	db.psql(ctx, "ALTER SYSTEM SET log_lock_waits = on")
+	db.psql(ctx, "SELECT pg_reload_conf()")
 	return db
 }
 
