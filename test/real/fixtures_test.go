@@ -247,9 +247,8 @@ func newRelease(db *database, name, image string) *deployv1alpha1.SoftFactoryRel
 			Image:    image,
 			Replicas: ptr.To[int32](2),
 			Port:     8000,
-			// The operator's defaults for period and thresholds: its liveness probe is the
-			// same check with three times the failures, and a shorter period would kill
-			// pods whose gunicorn worker takes 20 s to boot on a busy machine.
+			// The operator's defaults for period and thresholds: readiness on /health (which
+			// checks the database), liveness and startup only on the port.
 			HealthCheck: deployv1alpha1.HealthCheckSpec{Path: "/health", TimeoutSeconds: 8},
 			Service:     deployv1alpha1.ServiceSpec{Name: "softfactory-api", Port: 80},
 			// Requests, as a production spec has: the API pods are Burstable, so a backup
