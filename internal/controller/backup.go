@@ -32,7 +32,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 	if stale, age := backupTooOld(s, rec); stale {
 		// The dump would not be the database the migration runs on any more (paused
 		// after the backup, an operator down for a while): take it again first.
-		r.event(s, corev1.EventTypeNormal, "BackupTooOld", "Backup",
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonBackupTooOld, "Backup",
 			"The backup %s of revision %s is %s old, more than spec.backup.maxAge (%s): taking a new one before the migration",
 			rec.Backup.File, s.revision, age.Round(1e9), rel.Spec.Backup.BackupMaxAge())
 		if _, err := r.startBackup(ctx, s, rec.Backup.Attempt+1); err != nil {

@@ -14,8 +14,8 @@ import (
 // PrometheusRuleManager keeps a release's PrometheusRule as its spec says. It is an
 // interface so the reconciler runs (and is tested) where the PrometheusRule CRD is absent.
 type PrometheusRuleManager interface {
-	// Reconcile creates, updates or deletes the rule; state is one of the Monitoring*
-	// reasons, message says what happened.
+	// Reconcile creates, updates or deletes the rule; state is a reason of MonitoringReady
+	// (deployv1alpha1.ReasonRuleReady, ...), message says what happened.
 	Reconcile(ctx context.Context, release *deployv1alpha1.SoftFactoryRelease) (state, message string, err error)
 	// Watch makes c watch the rules it owns once their CRD is served, at start or when
 	// it appears later (then every release is enqueued once); mgr runs the check.
@@ -51,7 +51,7 @@ func monitoringCondition(s *releaseScope) *metav1.Condition {
 	if s.monitoring.state == "" {
 		return nil
 	}
-	ok := s.monitoring.state == MonitoringCreated || s.monitoring.state == MonitoringDisabled
+	ok := s.monitoring.state == deployv1alpha1.ReasonRuleReady || s.monitoring.state == deployv1alpha1.ReasonDisabled
 	c := cond(deployv1alpha1.ConditionMonitoringReady, ok, s.monitoring.state, "%s", s.monitoring.message)
 	return &c
 }

@@ -47,12 +47,6 @@ func conflictOf(err error) *ownershipConflict {
 	return nil
 }
 
-// controlledByRelease says the object carries the release's controller reference.
-func controlledByRelease(obj client.Object, rel *deployv1alpha1.SoftFactoryRelease) bool {
-	ref := metav1.GetControllerOf(obj)
-	return ref != nil && ref.UID == rel.UID
-}
-
 // conflictWith describes obj, which the release does not control, as a conflict. A
 // Service without any controller is no conflict (nil): the release may adopt it.
 func (r *SoftFactoryReleaseReconciler) conflictWith(obj client.Object, rel *deployv1alpha1.SoftFactoryRelease) *ownershipConflict {
@@ -60,7 +54,7 @@ func (r *SoftFactoryReleaseReconciler) conflictWith(obj client.Object, rel *depl
 }
 
 func conflictOfKind(kind string, obj client.Object, rel *deployv1alpha1.SoftFactoryRelease) *ownershipConflict {
-	if controlledByRelease(obj, rel) {
+	if metav1.IsControlledBy(obj, rel) {
 		return nil
 	}
 	c := &ownershipConflict{kind: kind, name: obj.GetName()}
@@ -110,7 +104,7 @@ func (r *SoftFactoryReleaseReconciler) claimExisting(ctx context.Context, s *rel
 		}
 		return nil, err
 	}
-	if controlledByRelease(live, s.release) {
+	if metav1.IsControlledBy(live, s.release) {
 		return live, nil
 	}
 	if c := r.conflictWith(live, s.release); c != nil {

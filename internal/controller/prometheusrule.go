@@ -9,6 +9,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/util/workqueue"
@@ -27,13 +28,6 @@ import (
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/monitoring"
-)
-
-// Monitoring states, the reasons of the MonitoringReady condition.
-const (
-	MonitoringCreated    = "RuleReady"
-	MonitoringDisabled   = "Disabled"
-	MonitoringCRDMissing = "PrometheusRuleCRDMissing"
 )
 
 // crdRecheckInterval is how often a cluster without the PrometheusRule CRD is asked
@@ -234,7 +228,7 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 		return "", "", err
 	}
 	if !installed {
-		return MonitoringCRDMissing, "The PrometheusRule CRD (prometheus-operator) is not installed: alerts were skipped; the release goes on, and the rules are created once the CRD appears", nil
+		return deployv1alpha1.ReasonPrometheusRuleCRDMissing, "The PrometheusRule CRD (prometheus-operator) is not installed: alerts were skipped; the release goes on, and the rules are created once the CRD appears", nil
 	}
 	current := &monitoringv1.PrometheusRule{}
 	err = m.rules.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: rel.PrometheusRuleName()}, current)
@@ -244,15 +238,15 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 	exists := err == nil
 
 	if !rel.Spec.Monitoring.PrometheusRule.IsEnabled() {
-		if exists && metav1IsControlledBy(current, rel) {
+		if exists && metav1.IsControlledBy(current, rel) {
 			if err := m.client.Delete(ctx, current); client.IgnoreNotFound(err) != nil {
 				return "", "", err
 			}
 		}
-		return MonitoringDisabled, "spec.monitoring.prometheusRule.enabled is false: no alerts are kept for this release", nil
+		return deployv1alpha1.ReasonDisabled, "spec.monitoring.prometheusRule.enabled is false: no alerts are kept for this release", nil
 	}
 
-	if exists && !controlledByRelease(current, rel) {
+	if exists && !metav1.IsControlledBy(current, rel) {
 		return "", "", conflictOfKind("PrometheusRule", current, rel)
 	}
 	desired := monitoring.PrometheusRule(rel)
@@ -275,14 +269,14 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 			if err := m.client.Get(ctx, client.ObjectKeyFromObject(desired), live); err != nil {
 				return "", "", err
 			}
-			if !controlledByRelease(live, rel) {
+			if !metav1.IsControlledBy(live, rel) {
 				return "", "", conflictOfKind("PrometheusRule", live, rel)
 			}
 		}
-		return MonitoringCreated, msg, nil
+		return deployv1alpha1.ReasonRuleReady, msg, nil
 	}
 	if ruleInSync(current, desired, hash) {
-		return MonitoringCreated, msg, nil
+		return deployv1alpha1.ReasonRuleReady, msg, nil
 	}
 	patched := current.DeepCopy()
 	patched.Labels = desired.Labels
@@ -294,7 +288,7 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 	if err := m.client.Patch(ctx, patched, client.MergeFrom(current)); err != nil {
 		return "", "", err
 	}
-	return MonitoringCreated, msg, nil
+	return deployv1alpha1.ReasonRuleReady, msg, nil
 }
 
 // ruleInSync says the rule carries the desired labels and spec. The spec itself is
@@ -309,13 +303,4 @@ func ruleInSync(current, desired *monitoringv1.PrometheusRule, hash string) bool
 		}
 	}
 	return equality.Semantic.DeepEqual(current.Spec, desired.Spec)
-}
-
-func metav1IsControlledBy(obj client.Object, owner client.Object) bool {
-	for _, ref := range obj.GetOwnerReferences() {
-		if ref.Controller != nil && *ref.Controller && ref.UID == owner.GetUID() {
-			return true
-		}
-	}
-	return false
 }

@@ -87,7 +87,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		c := h.condition(deployv1alpha1.ConditionMonitoringReady)
 		Expect(c).NotTo(BeNil())
 		Expect(c.Status).To(Equal(metav1.ConditionFalse))
-		Expect(c.Reason).To(Equal(MonitoringCRDMissing))
+		Expect(c.Reason).To(Equal(deployv1alpha1.ReasonPrometheusRuleCRDMissing))
 		Expect(h.jobs(deployv1alpha1.ComponentBackup)).To(HaveLen(1), "the release did not wait for monitoring")
 	})
 
@@ -95,7 +95,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		h2 := newHarness()
 		h2.rec.Monitoring = rules // one check per process, shared by every release
 		h2.releaseFirst(h2.release(imageV1))
-		Expect(h2.condition(deployv1alpha1.ConditionMonitoringReady).Reason).To(Equal(MonitoringCRDMissing))
+		Expect(h2.condition(deployv1alpha1.ConditionMonitoringReady).Reason).To(Equal(deployv1alpha1.ReasonPrometheusRuleCRDMissing))
 		before := asked.calls.Load()
 		res := h2.settle()
 		Expect(res.RequeueAfter).To(BeZero(), "a settled release waits for events only; the CRD check enqueues it when the CRD appears")
@@ -126,7 +126,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		// op's releases were created in BeforeAll, before the CRD; op's check has not
 		// ticked since the CRD appeared, and nothing changes the releases.
 		for _, name := range op.releases {
-			Expect(op.condition(name).Reason).To(Equal(MonitoringCRDMissing))
+			Expect(op.condition(name).Reason).To(Equal(deployv1alpha1.ReasonPrometheusRuleCRDMissing))
 		}
 		passes := op.passes.Load()
 		Consistently(func() int64 { return op.passes.Load() }).WithTimeout(3*time.Second).Should(Equal(passes),
@@ -139,7 +139,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 			Eventually(func(g Gomega) {
 				_, err := rule(op.ns, name)
 				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(op.condition(name).Reason).To(Equal(MonitoringCreated))
+				g.Expect(op.condition(name).Reason).To(Equal(deployv1alpha1.ReasonRuleReady))
 			}).WithTimeout(30*time.Second).Should(Succeed(), "release %s", name)
 		}
 		Expect(op.ruleGets.Load()).To(BeZero(), "passes read the rules from the watch's cache, not the API server")
@@ -211,7 +211,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		h.settle()
 		_, err := rule(h.ns, h.name)
 		Expect(apierrors.IsNotFound(err)).To(BeTrue())
-		Expect(h.condition(deployv1alpha1.ConditionMonitoringReady).Reason).To(Equal(MonitoringDisabled))
+		Expect(h.condition(deployv1alpha1.ConditionMonitoringReady).Reason).To(Equal(deployv1alpha1.ReasonDisabled))
 	})
 
 	// Last of this ordered set: it removes the CRD the specs above installed.
@@ -341,7 +341,7 @@ func startOperator() *runningOperator {
 	}
 	for _, name := range op.releases {
 		Eventually(func() *metav1.Condition { return op.conditionOrNil(name) }).WithTimeout(30 * time.Second).
-			Should(HaveField("Reason", MonitoringCRDMissing))
+			Should(HaveField("Reason", deployv1alpha1.ReasonPrometheusRuleCRDMissing))
 	}
 	return op
 }

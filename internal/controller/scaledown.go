@@ -41,7 +41,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileScaleDown(ctx context.Context, s
 		return wait(), err
 	}
 	s.scaleDown = scaleDownFact{}
-	r.event(s, corev1.EventTypeNormal, "ScaledDown", "ScaleDown", "Scaled %s down to 0 after the scale-down delay; its Deployment stays for rollback", old.Name)
+	r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonScaledDown, "ScaleDown", "Scaled %s down to 0 after the scale-down delay; its Deployment stays for rollback", old.Name)
 	return next(), nil
 }
 

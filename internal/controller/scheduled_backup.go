@@ -52,12 +52,12 @@ func (r *SoftFactoryReleaseReconciler) keepScheduledBackup(ctx context.Context, 
 	exists := err == nil
 
 	if rel.Spec.Backup == nil || rel.Spec.Database == nil || rel.Spec.Backup.Schedule == "" {
-		if exists && controlledByRelease(current, rel) {
+		if exists && metav1.IsControlledBy(current, rel) {
 			return client.IgnoreNotFound(r.Delete(ctx, current))
 		}
 		return nil
 	}
-	if exists && !controlledByRelease(current, rel) {
+	if exists && !metav1.IsControlledBy(current, rel) {
 		return r.conflictWith(current, rel)
 	}
 	serving := deploymentRevision(s.deployments[s.activeColor])

@@ -147,9 +147,9 @@ func (r *SoftFactoryReleaseReconciler) flip(ctx context.Context, s *releaseScope
 	s.promotedNow = true
 	s.flipTook = time.Since(started)
 	if from == "" {
-		r.event(s, corev1.EventTypeNormal, "Promoted", "Flip", "Service %s now selects %s (revision %s): first release", s.release.ActiveServiceName(), to, s.revision)
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonPromoted, "Flip", "Service %s now selects %s (revision %s): first release", s.release.ActiveServiceName(), to, s.revision)
 	} else {
-		r.event(s, corev1.EventTypeNormal, "Promoted", "Flip", "Service %s switched from %s to %s (revision %s)", s.release.ActiveServiceName(), from, to, s.revision)
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonPromoted, "Flip", "Service %s switched from %s to %s (revision %s)", s.release.ActiveServiceName(), from, to, s.revision)
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ import (
 )
 
 // SoftFactoryReleaseReconciler drives a SoftFactoryRelease through the runbook: backup,
-// migration, green, verify, flip, scale-down. Every step is gated on facts read back
+// migration, the target colour, verify, flip, scale-down. Every step is gated on facts read back
 // from the cluster, so a restarted operator picks up exactly where the last one stopped.
 type SoftFactoryReleaseReconciler struct {
 	client.Client
@@ -183,7 +183,7 @@ func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 		r.reconcileTargetDeployment,
 		r.reconcilePreviewService,
 		r.reconcileActiveService,
-		r.reconcileGreenAvailability,
+		r.reconcileTargetAvailability,
 		r.reconcileSmokeTest,
 		r.reconcilePrePromotionAnalysis,
 		r.reconcilePromotion,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -28,7 +29,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileStoppedRelease(_ context.Context
 			message: fmt.Sprintf("Revision %s was aborted by the %s annotation; %s keeps serving. "+
 				"Apply a new spec to release again.", s.revision, deployv1alpha1.AbortAnnotation, servingDescription(s)),
 		}
-		r.event(s, "Warning", deployv1alpha1.ReasonAborted, "Abort", "Aborted revision %s at the user's request", s.revision)
+		r.event(s, corev1.EventTypeWarning, deployv1alpha1.ReasonAborted, "Abort", "Aborted revision %s at the user's request", s.revision)
 	}
 	return next(), nil
 }

@@ -30,7 +30,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
-	"github.com/softfactory/release-operator/internal/controller"
 )
 
 // One release object lives through the runbook's cases in order, the way a team's
@@ -90,7 +89,7 @@ var _ = Describe("A release on a real control plane", Ordered, Serial, func() {
 		monitoring := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionMonitoringReady)
 		Expect(monitoring).NotTo(BeNil())
 		Expect(monitoring.Status).To(Equal(metav1.ConditionFalse))
-		Expect(monitoring.Reason).To(Equal(controller.MonitoringCRDMissing))
+		Expect(monitoring.Reason).To(Equal(deployv1alpha1.ReasonPrometheusRuleCRDMissing))
 	})
 
 	It("promotes a second image to green and scales blue down after the delay", func(ctx SpecContext) {
