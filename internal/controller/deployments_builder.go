@@ -1,8 +1,6 @@
 package controller
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -12,6 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/objecthash"
 )
 
 const (
@@ -64,7 +63,7 @@ func buildDeployment(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Colo
 	if d.Spec.ProgressDeadlineSeconds != nil && *d.Spec.ProgressDeadlineSeconds == 0 {
 		d.Spec.ProgressDeadlineSeconds = nil
 	}
-	d.Annotations[specHashAnnotation] = hashOf(d.Spec.Template, d.Spec.Strategy, d.Spec.ProgressDeadlineSeconds)
+	d.Annotations[specHashAnnotation] = objecthash.Of(d.Spec.Template, d.Spec.Strategy, d.Spec.ProgressDeadlineSeconds)
 	return d
 }
 
@@ -147,16 +146,6 @@ func hasEnv(env []corev1.EnvVar, name string) bool {
 		}
 	}
 	return false
-}
-
-// hashOf is a short, stable hash of JSON-encodable values.
-func hashOf(values ...any) string {
-	raw, err := json.Marshal(values)
-	if err != nil {
-		panic(err) // API types always encode
-	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:8])
 }
 
 // deploymentPatch is the strategic merge patch that takes current to desired: the

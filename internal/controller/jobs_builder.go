@@ -13,6 +13,7 @@ import (
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/backup"
+	"github.com/softfactory/release-operator/internal/objecthash"
 )
 
 // backupFileAnnotation, on a backup Job, names the dump it writes. The operator picks the
@@ -267,6 +268,6 @@ func buildScheduledBackupCronJob(r *deployv1alpha1.SoftFactoryRelease, servingRe
 			},
 		},
 	}
-	cj.Annotations = map[string]string{specHashAnnotation: hashOf(cj.Spec)}
+	cj.Annotations = map[string]string{specHashAnnotation: objecthash.Of(cj.Spec)}
 	return cj
 }

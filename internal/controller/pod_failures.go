@@ -153,9 +153,11 @@ func (s *releaseScope) jobLastWords(j *batchv1.Job, reason string) string {
 	}
 	msg := fmt.Sprintf("%s; the pod said: %q", reason, words)
 	if strings.Contains(words, "Permission denied") {
+		// The uid comes from the spec the Job was built from: the cached Job has no pod
+		// template (cacheshape).
 		uid := "its user"
-		if sc := j.Spec.Template.Spec.SecurityContext; sc != nil && sc.RunAsUser != nil {
-			uid = fmt.Sprintf("uid %d", *sc.RunAsUser)
+		if b := s.release.Spec.Backup; b != nil {
+			uid = fmt.Sprintf("uid %d", *backupRunAs(b).RunAsUser)
 		}
 		msg += fmt.Sprintf(". The backup volume is not writable by the backup user (%s): Kubernetes does not apply fsGroup to hostPath "+
 			"or local-path volumes. chown (or chmod) the volume's directory for %s, or use a volume type that supports fsGroup", uid, uid)

@@ -28,6 +28,7 @@ import (
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/monitoring"
+	"github.com/softfactory/release-operator/internal/objecthash"
 )
 
 // crdRecheckInterval is how often a cluster without the PrometheusRule CRD is asked
@@ -250,7 +251,7 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 		return "", "", conflictOfKind("PrometheusRule", current, rel)
 	}
 	desired := monitoring.PrometheusRule(rel)
-	hash := hashOf(desired.Labels, desired.Spec)
+	hash := objecthash.Of(desired.Labels, desired.Spec)
 	desired.Annotations = map[string]string{specHashAnnotation: hash}
 	msg := fmt.Sprintf("PrometheusRule %s carries the runbook's alerts", desired.Name)
 	if !exists {

@@ -28,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 	"github.com/softfactory/release-operator/internal/monitoring"
 )
 
@@ -58,7 +59,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		Expect(monitoring.PrometheusRuleCRDInstalled(ctx, served)).To(BeFalse(), "these specs start without the CRD")
 
 		h = newHarness()
-		h.client = &countingClient{Client: ruleClient}
+		h.client = &countingClient{Client: newCachedClient()}
 		h.rec = h.newReconciler()
 		asked = &countingDiscoverer{ResourceDiscoverer: served}
 		rules = newPrometheusRuleManagerWith(h.client, h.client, asked, h.clock)
@@ -226,8 +227,6 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 			WithTimeout(60 * time.Second).Should(BeFalse())
 
 		h3 := newHarness()
-		h3.client = &countingClient{Client: ruleClient}
-		h3.rec = h3.newReconciler()
 		h3.rec.Monitoring = rules // still believes the CRD is served, as a running operator would
 		h3.create(h3.release(imageV1))
 		res := h3.settle()
@@ -307,8 +306,8 @@ func startOperator() *runningOperator {
 	mgr, err := ctrl.NewManager(opCfg, ctrl.Options{
 		Scheme:     scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{op.ns: {}}},
-		Client:     client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&monitoringv1.PrometheusRule{}}}},
+		Cache:      cacheshape.Options(op.ns),
+		Client:     cacheshape.ClientOptions(),
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())

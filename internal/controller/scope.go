@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 )
 
 // releaseScope is what one reconcile pass knows: the release, the world read back from
@@ -178,7 +179,7 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 	}
 
 	jobs := &batchv1.JobList{}
-	if err := r.List(ctx, jobs, client.InNamespace(ns), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
+	if err := r.List(ctx, jobs, client.InNamespace(ns), cacheshape.ChildrenOfRelease(release.Name)); err != nil {
 		return nil, err
 	}
 	for i := range jobs.Items {
@@ -190,19 +191,19 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 	}
 
 	replicaSets := &appsv1.ReplicaSetList{}
-	if err := r.List(ctx, replicaSets, client.InNamespace(ns), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
+	if err := r.List(ctx, replicaSets, client.InNamespace(ns), cacheshape.ChildrenOfRelease(release.Name)); err != nil {
 		return nil, err
 	}
 	s.replicaSets = replicaSets.Items
 
 	pods := &corev1.PodList{}
-	if err := r.List(ctx, pods, client.InNamespace(ns), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
+	if err := r.List(ctx, pods, client.InNamespace(ns), cacheshape.ChildrenOfRelease(release.Name)); err != nil {
 		return nil, err
 	}
 	s.pods = pods.Items
 
 	slices := &discoveryv1.EndpointSliceList{}
-	if err := r.List(ctx, slices, client.InNamespace(ns), r.childrenWith(slicesByService, discoveryv1.LabelServiceName, release.PreviewServiceName())); err != nil {
+	if err := r.List(ctx, slices, client.InNamespace(ns), cacheshape.SlicesOfService(release.PreviewServiceName())); err != nil {
 		return nil, err
 	}
 	s.previewSlices = slices.Items

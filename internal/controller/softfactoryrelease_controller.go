@@ -39,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 )
 
 // SoftFactoryReleaseReconciler drives a SoftFactoryRelease through the runbook: backup,
@@ -64,8 +65,6 @@ type SoftFactoryReleaseReconciler struct {
 	// progressReports holds status writes that only report the new colour's progress
 	// while the last write is recent.
 	progressReports progressReports
-	// indexed says the client reads from a cache with the indexes of indexChildren.
-	indexed bool
 }
 
 // conflictRetryDelay is how soon a pass whose status write lost an optimistic-lock race
@@ -221,10 +220,9 @@ func (r *SoftFactoryReleaseReconciler) runSteps(ctx context.Context, s *releaseS
 // on the event that opens its gate instead of polling.
 func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReconciles int) error {
 	ctx := context.Background()
-	if err := indexChildren(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := cacheshape.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
-	r.indexed = true
 	// statusWrites drops its copy of a written release once the informer has it.
 	releases, err := mgr.GetCache().GetInformer(ctx, &deployv1alpha1.SoftFactoryRelease{})
 	if err != nil {

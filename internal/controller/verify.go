@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 )
 
 // reconcileTargetAvailability is the gate in front of the flip: the target colour counts
@@ -116,7 +117,7 @@ func deploymentSaturated(d *appsv1.Deployment, want int32) bool {
 // Anything unclear (the current ReplicaSet not in the cache yet, two of them, an object
 // from outside the cache) says no, and the gate waits for the Deployment's own status.
 func replicaSetsSaturated(d *appsv1.Deployment, replicaSets []appsv1.ReplicaSet, want int32) bool {
-	template := cachedTemplateHash(&d.Spec.Template)
+	template := cacheshape.TemplateHash(&d.Spec.Template)
 	if template == "" || ptr.Deref(d.Spec.Replicas, 1) != want {
 		return false
 	}
@@ -126,7 +127,7 @@ func replicaSetsSaturated(d *appsv1.Deployment, replicaSets []appsv1.ReplicaSet,
 		if !metav1.IsControlledBy(rs, d) {
 			continue
 		}
-		if cachedTemplateHash(&rs.Spec.Template) != template {
+		if cacheshape.TemplateHash(&rs.Spec.Template) != template {
 			if rs.Status.Replicas != 0 {
 				return false // pods of another template are still there
 			}
