@@ -52,6 +52,7 @@ import (
 	"github.com/softfactory/release-operator/internal/eventrecorder"
 	"github.com/softfactory/release-operator/internal/memlimit"
 	"github.com/softfactory/release-operator/internal/metricsauth"
+	"github.com/softfactory/release-operator/internal/monitoring"
 	// +kubebuilder:scaffold:imports
 )
 
@@ -168,7 +169,7 @@ func main() {
 		os.Exit(1)
 	}
 
-	rules, err := controller.NewPrometheusRuleManager(mgr, cacheOpts.DefaultNamespaces)
+	rules, err := monitoring.NewRuleManager(mgr, clock.RealClock{}, cacheOpts.DefaultNamespaces)
 	if err != nil {
 		setupLog.Error(err, "Failed to set up the PrometheusRule manager")
 		os.Exit(1)

@@ -43,7 +43,7 @@ var _ = Describe("Deployments trimmed in the cache", func() {
 		out, err := cacheshape.TrimDeployment(d)
 		Expect(err).NotTo(HaveOccurred())
 		trimmed := out.(*appsv1.Deployment)
-		Expect(trimmed.Annotations).To(HaveKey(specHashAnnotation))
+		Expect(trimmed.Annotations).To(HaveKey(deployv1alpha1.SpecHashAnnotation))
 		Expect(*trimmed.Spec.Replicas).To(Equal(int32(2)))
 		Expect(trimmed.Spec.Template.Spec.Containers).To(HaveLen(1))
 		Expect(trimmed.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV1))

@@ -79,7 +79,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileActiveDeployment(ctx context.Con
 	// same revision was built by another operator version. Replacing it would restart
 	// every serving pod at once (Recreate): it waits for the next release instead.
 	if deploymentRevision(current) == s.revision {
-		desired.Annotations[specHashAnnotation] = current.Annotations[specHashAnnotation]
+		desired.Annotations[deployv1alpha1.SpecHashAnnotation] = current.Annotations[deployv1alpha1.SpecHashAnnotation]
 	}
 	return next(), r.patchDeployment(ctx, current, desired)
 }
@@ -93,7 +93,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileActiveDeployment(ctx context.Con
 // That saves the read of the live object that a diff would need, on the one pass per
 // release that is most crowded when many releases start at once.
 func (r *SoftFactoryReleaseReconciler) patchDeployment(ctx context.Context, current, desired *appsv1.Deployment) error {
-	templateChanged := current.Annotations[specHashAnnotation] != desired.Annotations[specHashAnnotation]
+	templateChanged := current.Annotations[deployv1alpha1.SpecHashAnnotation] != desired.Annotations[deployv1alpha1.SpecHashAnnotation]
 	if !templateChanged &&
 		current.Annotations[deployv1alpha1.RevisionAnnotation] == desired.Annotations[deployv1alpha1.RevisionAnnotation] &&
 		current.Annotations[deployv1alpha1.ProgressStartedAnnotation] == desired.Annotations[deployv1alpha1.ProgressStartedAnnotation] &&

@@ -18,10 +18,6 @@ const (
 	apiContainerName = "api"
 	// databaseURLEnv is the variable the Flask app and the Jobs read the database from.
 	databaseURLEnv = "DATABASE_URL"
-	// specHashAnnotation holds a hash of the Deployment spec the operator wants, so a
-	// pass compares one string instead of a spec the API server has defaulted, and a
-	// settled release costs no write.
-	specHashAnnotation = "deploy.softfactory.io/spec-hash"
 )
 
 // buildDeployment is the desired Deployment of one colour running a revision.
@@ -63,7 +59,7 @@ func buildDeployment(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Colo
 	if d.Spec.ProgressDeadlineSeconds != nil && *d.Spec.ProgressDeadlineSeconds == 0 {
 		d.Spec.ProgressDeadlineSeconds = nil
 	}
-	d.Annotations[specHashAnnotation] = objecthash.Of(d.Spec.Template, d.Spec.Strategy, d.Spec.ProgressDeadlineSeconds)
+	d.Annotations[deployv1alpha1.SpecHashAnnotation] = objecthash.Of(d.Spec.Template, d.Spec.Strategy, d.Spec.ProgressDeadlineSeconds)
 	return d
 }
 

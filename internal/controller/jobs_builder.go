@@ -268,6 +268,6 @@ func buildScheduledBackupCronJob(r *deployv1alpha1.SoftFactoryRelease, servingRe
 			},
 		},
 	}
-	cj.Annotations = map[string]string{specHashAnnotation: objecthash.Of(cj.Spec)}
+	cj.Annotations = map[string]string{deployv1alpha1.SpecHashAnnotation: objecthash.Of(cj.Spec)}
 	return cj
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -9,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/monitoring"
 )
 
 // PrometheusRuleManager keeps a release's PrometheusRule as its spec says. It is an
@@ -35,7 +37,11 @@ func (r *SoftFactoryReleaseReconciler) reconcileMonitoring(ctx context.Context, 
 		s.monitoring = monitoringFact{state: deployv1alpha1.ReasonMonitoringFailed,
 			message: fmt.Sprintf("The PrometheusRule %s could not be kept: %v. The release goes on without its alerts; the operator tries again.",
 				s.release.PrometheusRuleName(), err)}
-		if c := conflictOf(err); c != nil {
+		var notControlled *monitoring.NotControlledError
+		if !errors.As(err, &notControlled) {
+			return nextAfter(optionalRetryAfter(s, deployv1alpha1.ConditionMonitoringReady)), nil
+		}
+		if c := conflictOfKind("PrometheusRule", notControlled.Rule, s.release); c != nil {
 			s.monitoring = monitoringFact{state: deployv1alpha1.ReasonOwnershipConflict,
 				message: fmt.Sprintf("%s. No alerts are kept for this release until it is deleted or renamed; the release goes on.", c.Error())}
 		}

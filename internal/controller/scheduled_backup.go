@@ -78,7 +78,7 @@ func (r *SoftFactoryReleaseReconciler) keepScheduledBackup(ctx context.Context, 
 		}
 		return err
 	}
-	if current.Annotations[specHashAnnotation] == desired.Annotations[specHashAnnotation] {
+	if current.Annotations[deployv1alpha1.SpecHashAnnotation] == desired.Annotations[deployv1alpha1.SpecHashAnnotation] {
 		return nil
 	}
 	patched := current.DeepCopy()
@@ -86,7 +86,7 @@ func (r *SoftFactoryReleaseReconciler) keepScheduledBackup(ctx context.Context, 
 	if patched.Annotations == nil {
 		patched.Annotations = map[string]string{}
 	}
-	patched.Annotations[specHashAnnotation] = desired.Annotations[specHashAnnotation]
+	patched.Annotations[deployv1alpha1.SpecHashAnnotation] = desired.Annotations[deployv1alpha1.SpecHashAnnotation]
 	patched.Spec = desired.Spec
 	return r.Patch(ctx, patched, client.MergeFrom(current))
 }

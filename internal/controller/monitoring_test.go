@@ -44,7 +44,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		ruleClient client.Client
 		served     *discovery.DiscoveryClient
 		asked      *countingDiscoverer
-		rules      *prometheusRuleManager
+		rules      *monitoring.RuleManager
 		op         *runningOperator
 	)
 
@@ -62,7 +62,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		h.client = &countingClient{Client: newCachedClient()}
 		h.rec = h.newReconciler()
 		asked = &countingDiscoverer{ResourceDiscoverer: served}
-		rules = newPrometheusRuleManagerWith(h.client, h.client, asked, h.clock)
+		rules = monitoring.NewRuleManagerWith(h.client, asked, h.clock)
 		h.rec.Monitoring = rules
 		// The process-wide check runs as the manager would run it, on the harness's clock.
 		checkCtx, stopCheck := context.WithCancel(ctx)
@@ -112,7 +112,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		_, err := rule(h.ns, h.name)
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a pass does not ask discovery itself; the check's next tick does")
 
-		h.clock.Step(crdRecheckInterval + time.Second)
+		h.clock.Step(monitoring.CRDRecheckInterval + time.Second)
 		Eventually(func(g Gomega) {
 			h.reconcile()
 			pr, err := rule(h.ns, h.name)
@@ -135,7 +135,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 
 		// A real per-release timer (the old requeue) would take a real minute; only the
 		// check's tick, a step of op's fake clock, can get the rules made within 30s.
-		op.clock.Step(crdRecheckInterval + time.Second)
+		op.clock.Step(monitoring.CRDRecheckInterval + time.Second)
 		for _, name := range op.releases {
 			Eventually(func(g Gomega) {
 				_, err := rule(op.ns, name)
@@ -220,7 +220,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		if installed, _ := monitoring.PrometheusRuleCRDInstalled(ctx, served); !installed {
 			installPrometheusRuleCRD(ruleClient, served) // this spec runs alone (focused)
 		}
-		Eventually(func() (bool, error) { return rules.recheck(ctx) }).Should(BeTrue(), "the operator has seen the CRD")
+		Eventually(func() (bool, error) { return rules.Recheck(ctx) }).Should(BeTrue(), "the operator has seen the CRD")
 		crd := standInPrometheusRuleCRD()
 		Expect(ruleClient.Delete(ctx, crd)).To(Succeed())
 		Eventually(func() (bool, error) { return monitoring.PrometheusRuleCRDInstalled(ctx, served) }).
@@ -311,9 +311,9 @@ func startOperator() *runningOperator {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	ruleManager, err := newPrometheusRuleManager(mgr, op.clock, map[string]cache.Config{op.ns: {}})
+	ruleManager, err := monitoring.NewRuleManager(mgr, op.clock, cacheshape.Options(op.ns).DefaultNamespaces)
 	Expect(err).NotTo(HaveOccurred())
-	op.ruleCache = ruleManager.ruleCache
+	op.ruleCache = ruleManager.Cache()
 	rec := &SoftFactoryReleaseReconciler{
 		Client:     &passCountingClient{Client: mgr.GetClient(), passes: &op.passes},
 		Recorder:   mgr.GetEventRecorder("softfactory-release-operator"),
