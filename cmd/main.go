@@ -17,6 +17,7 @@ limitations under the License.
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
 	"os"
@@ -41,6 +42,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -200,6 +202,10 @@ func main() {
 	}
 	// +kubebuilder:scaffold:builder
 
+	if err := mgr.Add(startupGarbage(memlimit.ReleaseStartupGarbage(mgr.GetCache().WaitForCacheSync))); err != nil {
+		setupLog.Error(err, "Failed to add the start-up garbage collection")
+		os.Exit(1)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "Failed to set up health check")
 		os.Exit(1)
@@ -215,6 +221,12 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// startupGarbage runs on every replica, leader or not: each fills its own caches.
+type startupGarbage manager.RunnableFunc
+
+func (f startupGarbage) Start(ctx context.Context) error { return f(ctx) }
+func (startupGarbage) NeedLeaderElection() bool          { return false }
 
 // splitNamespaces reads --watch-namespaces: comma-separated, blanks ignored.
 func splitNamespaces(list string) []string {

@@ -125,7 +125,7 @@ const (
 	ReasonBackupTooOld    = "BackupTooOld"
 	ReasonDeploying       = "Deploying"
 	ReasonScaledDown      = "ScaledDown"
-	ReasonDeletedJob      = "DeletedJob"
+	ReasonDeletedJobs     = "DeletedJobs"
 	ReasonJobCreated      = "JobCreated"
 	ReasonRestored        = "Restored"
 	ReasonRestoreFailed   = "RestoreFailed"

@@ -195,14 +195,10 @@ func trimRecords(s *releaseScope) {
 	st.Revisions = kept
 }
 
-// keptRevisions are the revisions whose records and Jobs stay, restores aside.
+// keptRevisions are the revisions whose records stay, restores aside: the live ones
+// and those in history.
 func keptRevisions(s *releaseScope) map[string]bool {
-	keep := map[string]bool{s.revision: true}
-	for _, d := range s.deployments {
-		if rev := deploymentRevision(d); rev != "" {
-			keep[rev] = true
-		}
-	}
+	keep := liveRevisions(s)
 	for _, h := range s.release.Status.History {
 		keep[h.Revision] = true
 	}

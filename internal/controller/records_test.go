@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -313,7 +314,64 @@ var _ = Describe("The records of a revision's steps", func() {
 			Expect(h.job(h.name + "-backup-" + rev)).NotTo(BeNil())
 			Expect(h.job(h.name + "-migrate-" + rev)).NotTo(BeNil())
 		}
-		Expect(h.events()).To(ContainElement(ContainSubstring("Deleted finished Job " + h.name + "-backup-" + rev1)))
+		Expect(h.events()).To(ContainElement(ContainSubstring("Deleted finished Jobs " + h.name + "-backup-" + rev1 + ", " + h.name + "-migrate-" + rev1)),
+			"one Event names the revision's Jobs together")
+	})
+
+	It("deletes the finished Jobs of a revision no colour runs, and keeps its record", func() {
+		rev1 := h.releaseFirst(h.release(imageV1)) // the default revisionHistoryLimit (10)
+		rev2 := h.startSecond(imageV2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		rev3 := h.startSecond(imageV3)
+		h.makeColorAvailable(deployv1alpha1.Blue)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+
+		st := h.get().Status
+		Expect(st.History).To(ContainElement(HaveField("Revision", rev1)), "revision 1 is still in history")
+		Expect(st.RevisionRecordOf(rev1)).NotTo(BeNil(), "and its record stays: re-applying it never runs its steps again")
+		Expect(h.job(h.name+"-backup-"+rev1)).To(BeNil(), "no colour runs revision 1: its Jobs go")
+		Expect(h.job(h.name + "-migrate-" + rev1)).To(BeNil())
+		for _, rev := range []string{rev2, rev3} {
+			Expect(h.job(h.name+"-backup-"+rev)).NotTo(BeNil(), "the serving colour's and the other colour's Jobs stay for kubectl logs")
+			Expect(h.job(h.name + "-migrate-" + rev)).NotTo(BeNil())
+		}
+
+		By("re-applying revision 1: no backup or migration again, its Jobs not made again")
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV1 })
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		Expect(h.job(h.name + "-backup-" + rev1)).To(BeNil())
+		Expect(h.job(h.name + "-migrate-" + rev1)).To(BeNil())
+		Expect(h.condition(deployv1alpha1.ConditionMigrationSucceeded).Status).To(Equal(metav1.ConditionTrue))
+	})
+
+	It("does not delete a Job again while the cache still lists it", func() {
+		rev1 := h.releaseFirst(h.release(imageV1))
+		h.startSecond(imageV2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		var before batchv1.JobList
+		Expect(h.client.List(ctx, &before, client.InNamespace(h.ns))).To(Succeed())
+		h.startSecond(imageV3)
+		h.makeColorAvailable(deployv1alpha1.Blue)
+		h.settle()
+		Expect(h.job(h.name + "-backup-" + rev1)).To(BeNil())
+
+		// The cache as it is before the watch brings the deletion of revision 1's Jobs.
+		var cached batchv1.JobList
+		Expect(h.client.List(ctx, &cached, client.InNamespace(h.ns))).To(Succeed())
+		for _, j := range before.Items {
+			if j.Labels[deployv1alpha1.LabelRevision] == rev1 {
+				cached.Items = append(cached.Items, j)
+			}
+		}
+		lagging := &laggingJobList{countingClient: h.client, snapshot: &cached}
+		h.rec.Client = lagging
+		writes := h.client.writes.Load()
+		h.reconcile()
+		Expect(h.client.writes.Load()).To(Equal(writes), "the deleted Jobs are not deleted again")
 	})
 
 	It("changes nothing when the finished Jobs of a release in flight are deleted", func() {
@@ -332,3 +390,18 @@ var _ = Describe("The records of a revision's steps", func() {
 		Expect(h.job(h.name + "-migrate-" + rev2)).To(BeNil())
 	})
 })
+
+// laggingJobList plays an informer cache that has not yet delivered the deletion of Jobs:
+// it lists the Jobs of a snapshot (envtest's direct client never lags).
+type laggingJobList struct {
+	*countingClient
+	snapshot *batchv1.JobList
+}
+
+func (c *laggingJobList) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if jobs, ok := list.(*batchv1.JobList); ok {
+		c.snapshot.DeepCopyInto(jobs)
+		return nil
+	}
+	return c.countingClient.List(ctx, list, opts...)
+}

@@ -67,6 +67,8 @@ type SoftFactoryReleaseReconciler struct {
 	// progressReports holds status writes that only report the new colour's progress
 	// while the last write is recent.
 	progressReports progressReports
+	// deletedJobs keeps a pass from deleting again a Job the cache still lists.
+	deletedJobs deletedJobs
 }
 
 // conflictRetryDelay is how soon a pass whose status write lost an optimistic-lock race

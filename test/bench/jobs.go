@@ -14,6 +14,8 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -267,8 +269,21 @@ func (b *bench) memoryAfterGC(releases int, label string) error {
 	if err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	// The profile itself is kept beside results.json: `go tool pprof` on it says what
+	// the live heap is made of.
+	profile, err := os.Create(filepath.Join(b.cfg.outDir, "heap-"+strings.NewReplacer(" ", "-", ",", "").Replace(label)+".pb.gz"))
+	if err != nil {
+		_ = resp.Body.Close()
+		return err
+	}
+	_, err = io.Copy(profile, resp.Body)
 	_ = resp.Body.Close()
+	if cerr := profile.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
 	time.Sleep(5 * time.Second)
 	var rss []float64
 	for range b.cfg.rssSamples {

@@ -203,6 +203,11 @@ func createDatabase(ctx context.Context, namespace string) *database {
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "postgres"}, d)).To(Succeed())
 		g.Expect(d.Status.ReadyReplicas).To(BeEquivalentTo(1))
 	}).WithContext(ctx).Should(Succeed(), "PostgreSQL never became ready")
+	// Slow statements and lock waits go to the server's log (kept with the pod logs):
+	// a request that took long is then told apart from one that waited on the database.
+	db.psql(ctx, "ALTER SYSTEM SET log_min_duration_statement = '500ms'")
+	db.psql(ctx, "ALTER SYSTEM SET log_lock_waits = on")
+	db.psql(ctx, "SELECT pg_reload_conf()")
 	return db
 }
 
@@ -439,7 +444,15 @@ var (
 		scenario string
 		report   loadReport
 	}
+	// trafficReports are the traffic-timing lines printed after the load table.
+	trafficReports []string
 )
+
+func recordTrafficReport(line string) {
+	loadReportsMu.Lock()
+	defer loadReportsMu.Unlock()
+	trafficReports = append(trafficReports, line)
+}
 
 // loadRate and loadLimit bound every load generator: 20 requests a second, and never
 // longer than 15 minutes even if nobody stops it.
@@ -525,6 +538,9 @@ func printLoadReports() {
 		sort.Strings(versions)
 		fmt.Fprintf(&b, "%-44s %9d %8d %8.1f %8.1f  %s\n", e.scenario, e.report.Requests, e.report.Failures,
 			e.report.P50Millis, e.report.P99Millis, strings.Join(versions, " "))
+	}
+	for _, line := range trafficReports {
+		fmt.Fprintf(&b, "%s\n", line)
 	}
 	_, _ = fmt.Fprint(GinkgoWriter, b.String())
 	_, _ = fmt.Fprint(os.Stdout, b.String())

@@ -21,9 +21,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -180,12 +182,44 @@ loop:
 		rep.Requests, rep.Seconds, rep.Failures, rep.P50Millis, rep.P99Millis, rep.Versions)
 }
 
-// get sends one request; anything but a 2xx JSON answer is a failure.
+// get sends one request; anything but a 2xx JSON answer is a failure. A request that
+// got no answer says how far it went (connected from which port, request written), so a
+// failure can be told apart: no connection is the network's, no answer the server's.
 func get(client *http.Client, url string) (answer, error) {
 	var a answer
-	resp, err := client.Get(url)
+	var (
+		progress sync.Mutex
+		start    = time.Now()
+		steps    []string
+	)
+	step := func(format string, args ...any) {
+		progress.Lock()
+		defer progress.Unlock()
+		steps = append(steps, fmt.Sprintf("%s at %dms", fmt.Sprintf(format, args...), time.Since(start).Milliseconds()))
+	}
+	trace := &httptrace.ClientTrace{
+		ConnectDone: func(_, addr string, err error) {
+			if err != nil {
+				step("connect to %s failed (%v)", addr, err)
+			}
+		},
+		GotConn: func(info httptrace.GotConnInfo) {
+			step("connected %s -> %s", info.Conn.LocalAddr(), info.Conn.RemoteAddr())
+		},
+		WroteRequest: func(httptrace.WroteRequestInfo) { step("request written") },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, url, nil)
 	if err != nil {
 		return a, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		progress.Lock()
+		defer progress.Unlock()
+		if len(steps) == 0 {
+			return a, fmt.Errorf("%w [no connection]", err)
+		}
+		return a, fmt.Errorf("%w [%s]", err, strings.Join(steps, ", "))
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
