@@ -86,22 +86,16 @@ func (r *SoftFactoryReleaseReconciler) reconcilePrePromotionAnalysis(ctx context
 	case deployv1alpha1.AnalysisPassed:
 		return next(), nil
 	case deployv1alpha1.AnalysisFailed:
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  deployv1alpha1.ReasonAnalysisFailed,
-			message: fmt.Sprintf("Pre-promotion analysis of %s failed (%s); traffic never moved and %s keeps serving.",
-				s.release.DeploymentName(s.target), a.Message, servingDescription(s)),
-		}
+		s.failure = s.failed(deployv1alpha1.ReasonAnalysisFailed,
+			fmt.Sprintf("Pre-promotion analysis of %s failed (%s);", s.release.DeploymentName(s.target), a.Message),
+			"traffic never moved", "")
 		return wait(), r.applyFailurePolicy(ctx, s)
 	}
 	s.analysisRunning = true
 	if deadline := s.targetAvailability.deadline; !deadline.IsZero() && !s.now.Before(deadline) {
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  deployv1alpha1.ReasonAnalysisInconclusive,
-			message: fmt.Sprintf("Pre-promotion analysis of %s reached no verdict within the progress deadline (last: %s); traffic never moved and %s keeps serving.",
-				s.release.DeploymentName(s.target), a.Message, servingDescription(s)),
-		}
+		s.failure = s.failed(deployv1alpha1.ReasonAnalysisInconclusive,
+			fmt.Sprintf("Pre-promotion analysis of %s reached no verdict within the progress deadline (last: %s);", s.release.DeploymentName(s.target), a.Message),
+			"traffic never moved", "")
 		return wait(), r.applyFailurePolicy(ctx, s)
 	}
 	return waitFor(nextCheck), nil

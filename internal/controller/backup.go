@@ -56,13 +56,9 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 		return next(), nil
 	case jobFailed:
 		s.backup.message = s.jobLastWords(job, s.backup.message)
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  deployv1alpha1.ReasonBackupFailed,
-			message: fmt.Sprintf("Backup Job %s failed (%s). No migration was run and %s keeps serving. "+
-				"Check `kubectl logs job/%s` (database reachable? volume full?), fix it, then apply a new spec to retry.",
-				rec.Backup.JobName, s.backup.message, servingDescription(s), rec.Backup.JobName),
-		}
+		s.failure = s.failed(deployv1alpha1.ReasonBackupFailed,
+			fmt.Sprintf("Backup Job %s failed (%s).", rec.Backup.JobName, s.backup.message), "No migration was run",
+			fmt.Sprintf("Check `kubectl logs job/%s` (database reachable? volume full?), fix it, then apply a new spec to retry.", rec.Backup.JobName))
 		return wait(), nil
 	case jobRunning:
 		return r.watchRunningJob(s, job, issue, recheck, backupNeverStarted)
@@ -103,12 +99,4 @@ func backupTooOld(s *releaseScope, rec *deployv1alpha1.RevisionRecord) (bool, ti
 	}
 	age := s.now.Sub(rec.Backup.FinishedAt.Time)
 	return age > rel.Spec.Backup.BackupMaxAge(), age
-}
-
-// servingDescription says which colour keeps serving, for failure messages.
-func servingDescription(s *releaseScope) string {
-	if s.activeColor == "" {
-		return "nothing (this is the first release)"
-	}
-	return fmt.Sprintf("%s (revision %s)", s.activeColor, deploymentRevision(s.deployments[s.activeColor]))
 }

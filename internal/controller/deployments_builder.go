@@ -99,20 +99,31 @@ func buildAppPodSpec(r *deployv1alpha1.SoftFactoryRelease) corev1.PodSpec {
 		Containers:      []corev1.Container{api},
 		SecurityContext: restrictedPodSecurityContext(appRunAs(r)),
 	}
+	applySchedulingOverrides(r, &spec)
 	if o := r.Spec.PodTemplate; o != nil {
 		spec.Containers[0].VolumeMounts = o.VolumeMounts
 		spec.Containers = append(spec.Containers, withRestrictedDefaults(o.Sidecars)...)
 		spec.Volumes = o.Volumes
-		spec.ServiceAccountName = o.ServiceAccountName
-		spec.ImagePullSecrets = o.ImagePullSecrets
-		spec.NodeSelector = o.NodeSelector
-		spec.Tolerations = o.Tolerations
-		spec.Affinity = o.Affinity
 		spec.TopologySpreadConstraints = o.TopologySpreadConstraints
-		spec.PriorityClassName = o.PriorityClassName
 		spec.TerminationGracePeriodSeconds = o.TerminationGracePeriodSeconds
 	}
 	return spec
+}
+
+// applySchedulingOverrides gives a pod the service account, pull secrets and node
+// placement of spec.podTemplate: the API pods, and the Jobs too, since a cluster that
+// needs them for the app needs them for its Jobs.
+func applySchedulingOverrides(r *deployv1alpha1.SoftFactoryRelease, pod *corev1.PodSpec) {
+	o := r.Spec.PodTemplate
+	if o == nil {
+		return
+	}
+	pod.ServiceAccountName = o.ServiceAccountName
+	pod.ImagePullSecrets = o.ImagePullSecrets
+	pod.NodeSelector = o.NodeSelector
+	pod.Tolerations = o.Tolerations
+	pod.Affinity = o.Affinity
+	pod.PriorityClassName = o.PriorityClassName
 }
 
 // appEnv is the API container's env: DATABASE_URL by reference to the user's Secret

@@ -219,22 +219,6 @@ func buildSmokeTestJob(r *deployv1alpha1.SoftFactoryRelease, revision string) *b
 	return buildJob(r, r.SmokeTestJobName(revision), deployv1alpha1.ComponentSmokeTest, revision, ptr.To[int32](0), s.ActiveDeadlineSeconds, pod)
 }
 
-// applySchedulingOverrides gives a Job's pod the same service account, pull secrets and
-// node placement as the API pods: a cluster that needs them for the app needs them for
-// its Jobs too.
-func applySchedulingOverrides(r *deployv1alpha1.SoftFactoryRelease, pod *corev1.PodSpec) {
-	o := r.Spec.PodTemplate
-	if o == nil {
-		return
-	}
-	pod.ServiceAccountName = o.ServiceAccountName
-	pod.ImagePullSecrets = o.ImagePullSecrets
-	pod.NodeSelector = o.NodeSelector
-	pod.Tolerations = o.Tolerations
-	pod.Affinity = o.Affinity
-	pod.PriorityClassName = o.PriorityClassName
-}
-
 // buildScheduledBackupCronJob takes backups on spec.backup.schedule, outside releases,
 // with the same script, verification and pruning as the pre-migration backup. The dump
 // is named for the revision serving traffic when it runs (the script adds the time).

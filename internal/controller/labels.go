@@ -37,3 +37,13 @@ func mergeLabels(base, extra map[string]string) map[string]string {
 	}
 	return out
 }
+
+// labelsContain says have carries every label of want.
+func labelsContain(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}

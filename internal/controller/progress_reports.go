@@ -16,12 +16,10 @@ import (
 // new colour's progress ("1/2 replicas ready", Deploying → Verifying). Every other
 // change is written at once.
 //
-// Why hold them at all: pods become ready one by one, and each readiness used to cost a
-// status write. That write is the most expensive request the operator makes (a release
-// costs the API server about twice a Service patch), and while it is in flight the
-// release's next pass waits for it: on a fast cluster the pass that flips traffic,
-// started by the last pod becoming ready a few milliseconds later, queued behind the
-// report of the one before. A report at most this old is still current for a person
+// Why hold them: pods become ready one by one, and a status write is the most expensive
+// request the operator makes. While one is in flight the release's next pass waits for
+// it, so a report of the last-but-one pod would delay the pass that flips traffic when
+// the last one becomes ready. A report at most this old is still current for a person
 // watching `kubectl get sfrelease`.
 const progressReportInterval = 2 * time.Second
 

@@ -62,3 +62,12 @@ func scaleDownDeadline(s *releaseScope, old *appsv1.Deployment) (time.Time, bool
 	}
 	return flipped.Add(time.Duration(*scaleDownDelay(s.release)) * time.Second), true
 }
+
+// scaleDownDelay is spec.strategy.blueGreen.scaleDownDelaySeconds, 30 when unset.
+func scaleDownDelay(rel *deployv1alpha1.SoftFactoryRelease) *int32 {
+	if d := rel.Spec.Strategy.BlueGreen.ScaleDownDelaySeconds; d != nil {
+		return d
+	}
+	thirty := int32(30)
+	return &thirty
+}

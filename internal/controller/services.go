@@ -185,12 +185,3 @@ func mergePorts(current, desired []corev1.ServicePort, keepNodePorts bool) []cor
 	}
 	return out
 }
-
-func labelsContain(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
-}

@@ -28,15 +28,13 @@ func (r *SoftFactoryReleaseReconciler) reconcileTargetAvailability(ctx context.C
 	case targetAvailable:
 		return next(), nil
 	case targetDeadlineExceeded:
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  deployv1alpha1.ReasonProgressDeadlineExceeded,
-			message: fmt.Sprintf("%s did not become available within %ds (%d/%d ready, %d ready endpoints); traffic never moved and %s keeps serving. "+
-				"Check `kubectl describe deployment %s` and its pods' readiness probe on %s, then apply a fixed spec.",
-				s.release.DeploymentName(s.target), s.release.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds,
-				s.targetAvailability.readyReplicas, s.targetAvailability.wantReplicas, s.targetAvailability.readyEndpoints, servingDescription(s),
-				s.release.DeploymentName(s.target), s.release.Spec.HealthCheck.Path),
-		}
+		a := s.targetAvailability
+		s.failure = s.failed(deployv1alpha1.ReasonProgressDeadlineExceeded,
+			fmt.Sprintf("%s did not become available within %ds (%d/%d ready, %d ready endpoints);", s.release.DeploymentName(s.target),
+				s.release.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds, a.readyReplicas, a.wantReplicas, a.readyEndpoints),
+			"traffic never moved",
+			fmt.Sprintf("Check `kubectl describe deployment %s` and its pods' readiness probe on %s, then apply a fixed spec.",
+				s.release.DeploymentName(s.target), s.release.Spec.HealthCheck.Path))
 		r.event(s, corev1.EventTypeWarning, deployv1alpha1.ReasonProgressDeadlineExceeded, "Abort", "%s", s.failure.message)
 		return wait(), r.applyFailurePolicy(ctx, s)
 	case targetProgressing:
@@ -206,12 +204,9 @@ func (r *SoftFactoryReleaseReconciler) reconcileSmokeTest(ctx context.Context, s
 	case jobSucceeded:
 		return next(), nil
 	case jobFailed:
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  deployv1alpha1.ReasonSmokeTestFailed,
-			message: fmt.Sprintf("Smoke test Job %s failed (%s) against %s; traffic never moved and %s keeps serving. "+
-				"Check `kubectl logs job/%s`, then apply a fixed spec.", job.Name, s.smokeTest.message, previewURL(rel), servingDescription(s), job.Name),
-		}
+		s.failure = s.failed(deployv1alpha1.ReasonSmokeTestFailed,
+			fmt.Sprintf("Smoke test Job %s failed (%s) against %s;", job.Name, s.smokeTest.message, previewURL(rel)),
+			"traffic never moved", fmt.Sprintf("Check `kubectl logs job/%s`, then apply a fixed spec.", job.Name))
 		return wait(), r.applyFailurePolicy(ctx, s)
 	default:
 		return wait(), nil
