@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -24,12 +25,12 @@ const (
 // Pure: the same release, colour, revision and replicas give the same object.
 func buildDeployment(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Color, revision string, replicas int32) *appsv1.Deployment {
 	selector := appSelector(r, c)
-	podLabels := mergeLabels(labelsFor(r, deployv1alpha1.ComponentApp), nil)
+	podLabels := labelsFor(r, deployv1alpha1.ComponentApp)
 	podLabels[deployv1alpha1.LabelColor] = string(c)
 	podLabels[deployv1alpha1.LabelRevision] = revision
 	var podAnnotations map[string]string
 	if r.Spec.PodTemplate != nil {
-		podLabels = mergeLabels(podLabels, r.Spec.PodTemplate.Labels)
+		podLabels = labels.Merge(r.Spec.PodTemplate.Labels, podLabels) // the operator's labels win: a selector never breaks
 		podAnnotations = r.Spec.PodTemplate.Annotations
 	}
 
@@ -37,9 +38,9 @@ func buildDeployment(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Colo
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      r.DeploymentName(c),
 			Namespace: r.Namespace,
-			Labels: mergeLabels(labelsFor(r, deployv1alpha1.ComponentApp), map[string]string{
+			Labels: labels.Merge(map[string]string{
 				deployv1alpha1.LabelColor: string(c),
-			}),
+			}, labelsFor(r, deployv1alpha1.ComponentApp)),
 			Annotations: map[string]string{deployv1alpha1.RevisionAnnotation: revision},
 		},
 		Spec: appsv1.DeploymentSpec{

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -124,7 +125,7 @@ func (r *SoftFactoryReleaseReconciler) claimExisting(ctx context.Context, s *rel
 // it from taking a Service another controller claimed a moment ago.
 func (r *SoftFactoryReleaseReconciler) adoptService(ctx context.Context, s *releaseScope, svc *corev1.Service) (*corev1.Service, error) {
 	adopted := svc.DeepCopy()
-	adopted.Labels = mergeLabels(labelsFor(s.release, deployv1alpha1.ComponentApp), adopted.Labels)
+	adopted.Labels = labels.Merge(adopted.Labels, labelsFor(s.release, deployv1alpha1.ComponentApp))
 	if err := controllerutil.SetControllerReference(s.release, adopted, r.Scheme()); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -82,7 +83,7 @@ func (r *SoftFactoryReleaseReconciler) keepScheduledBackup(ctx context.Context, 
 		return nil
 	}
 	patched := current.DeepCopy()
-	patched.Labels = mergeLabels(desired.Labels, patched.Labels)
+	patched.Labels = labels.Merge(patched.Labels, desired.Labels)
 	if patched.Annotations == nil {
 		patched.Annotations = map[string]string{}
 	}

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -68,11 +69,11 @@ func (r *SoftFactoryReleaseReconciler) ensureService(ctx context.Context, s *rel
 	if servicePortsMatch(current.Spec.Ports, desired.Spec.Ports) &&
 		current.Spec.Type == desired.Spec.Type &&
 		equality.Semantic.DeepEqual(current.Spec.Selector, desired.Spec.Selector) &&
-		labelsContain(current.Labels, desired.Labels) {
+		labels.SelectorFromSet(desired.Labels).Matches(labels.Set(current.Labels)) {
 		return current, nil
 	}
 	patched := current.DeepCopy()
-	patched.Labels = mergeLabels(desired.Labels, patched.Labels)
+	patched.Labels = labels.Merge(patched.Labels, desired.Labels)
 	patched.Spec.Type = desired.Spec.Type
 	patched.Spec.Selector = desired.Spec.Selector
 	patched.Spec.Ports = mergePorts(current.Spec.Ports, desired.Spec.Ports, desired.Spec.Type != corev1.ServiceTypeClusterIP)

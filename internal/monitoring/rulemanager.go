@@ -300,10 +300,6 @@ func ruleInSync(current, desired *monitoringv1.PrometheusRule, hash string) bool
 	if current.Annotations[deployv1alpha1.SpecHashAnnotation] != hash {
 		return false
 	}
-	for k, v := range desired.Labels {
-		if current.Labels[k] != v {
-			return false
-		}
-	}
-	return equality.Semantic.DeepEqual(current.Spec, desired.Spec)
+	return labels.SelectorFromSet(desired.Labels).Matches(labels.Set(current.Labels)) &&
+		equality.Semantic.DeepEqual(current.Spec, desired.Spec)
 }
