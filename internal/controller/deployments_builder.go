@@ -2,6 +2,7 @@ package controller
 
 import (
 	"encoding/json"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -64,26 +65,48 @@ func buildDeployment(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Colo
 	return d
 }
 
+// startupTimeout is how long the API process may take to open its port.
+const (
+	startupTimeout            = 5 * time.Minute
+	startupProbePeriodSeconds = 2
+)
+
 // buildAppPodSpec is the API pod: the image, probes on the health path, the user's env
 // and overrides, and the restricted security defaults.
 func buildAppPodSpec(r *deployv1alpha1.SoftFactoryRelease) corev1.PodSpec {
 	hc := r.Spec.HealthCheck
-	probe := func() *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: hc.Path,
-				Port: intstr.FromString("http"),
-			}},
-			InitialDelaySeconds: hc.InitialDelaySeconds,
-			PeriodSeconds:       hc.PeriodSeconds,
-			TimeoutSeconds:      hc.TimeoutSeconds,
-			FailureThreshold:    hc.FailureThreshold,
-		}
+	// Readiness is the runbook's check: the API answers on the health path, which also
+	// checks the database. A pod failing it leaves the endpoints until it passes again.
+	readiness := &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: hc.Path,
+			Port: intstr.FromString("http"),
+		}},
+		InitialDelaySeconds: hc.InitialDelaySeconds,
+		PeriodSeconds:       hc.PeriodSeconds,
+		TimeoutSeconds:      hc.TimeoutSeconds,
+		FailureThreshold:    hc.FailureThreshold,
 	}
-	liveness := probe()
-	// A pod that is briefly unready should leave the endpoints, not be restarted: the
-	// liveness probe waits three times longer before it gives up.
-	liveness.FailureThreshold = hc.FailureThreshold * 3
+	// Liveness asks only whether the process still accepts connections. On the health
+	// path it restarted every API pod when the database blipped (seen on the real
+	// cluster): a restart cures nothing there and turns an unready API into an outage.
+	// Three times as patient as readiness.
+	portOpen := corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}
+	liveness := &corev1.Probe{
+		ProbeHandler:     portOpen,
+		PeriodSeconds:    hc.PeriodSeconds,
+		TimeoutSeconds:   hc.TimeoutSeconds,
+		FailureThreshold: hc.FailureThreshold * 3,
+	}
+	// Liveness waits until the port first opens, however long the app takes to boot (a
+	// worker can take 20 s on a busy node); one that never opens it is restarted after
+	// startupTimeout, and the progress deadline reports it.
+	startup := &corev1.Probe{
+		ProbeHandler:     portOpen,
+		PeriodSeconds:    startupProbePeriodSeconds,
+		TimeoutSeconds:   hc.TimeoutSeconds,
+		FailureThreshold: int32(startupTimeout / (startupProbePeriodSeconds * time.Second)),
+	}
 
 	api := corev1.Container{
 		Name:            apiContainerName,
@@ -92,8 +115,9 @@ func buildAppPodSpec(r *deployv1alpha1.SoftFactoryRelease) corev1.PodSpec {
 		Env:             appEnv(r),
 		EnvFrom:         r.Spec.EnvFrom,
 		Resources:       r.Spec.Resources,
-		ReadinessProbe:  probe(),
+		ReadinessProbe:  readiness,
 		LivenessProbe:   liveness,
+		StartupProbe:    startup,
 		SecurityContext: restrictedContainerSecurityContext(),
 	}
 	spec := corev1.PodSpec{
