@@ -87,9 +87,9 @@ func (r *SoftFactoryReleaseReconciler) migrationFailed(ctx context.Context, s *r
 			fmt.Sprintf("Check `kubectl describe job/%s` and its pods, fix the cause, then apply a new spec.", m.JobName))
 		return wait(), nil
 	}
-	msg := fmt.Sprintf("Migration Job %s failed (%s) after its container ran. Green was not deployed. "+
+	msg := fmt.Sprintf("Migration Job %s failed (%s) after its container ran. %s was not deployed. "+
 		"Check `kubectl logs job/%s`. The pre-release dump is %s on the backup volume.",
-		m.JobName, m.Message, m.JobName, dump)
+		m.JobName, m.Message, s.release.DeploymentName(s.target), m.JobName, dump)
 	res, err := r.restoreAfterFailedMigration(ctx, s, rec)
 	msg += " " + restoreDescription(s, rec)
 	if rec.Restore != nil {
