@@ -66,6 +66,10 @@ const (
 	// ProgressStartedAnnotation, on a colour's Deployment, holds when it got its current
 	// revision; progressDeadlineSeconds counts from there.
 	ProgressStartedAnnotation = "deploy.softfactory.io/progress-started-at"
+	// SpecHashAnnotation, on every object the operator writes from a builder, holds a
+	// hash of what it wants the object to be, so a pass compares one string instead of a
+	// spec the API server has defaulted, and a settled release costs no write.
+	SpecHashAnnotation = "deploy.softfactory.io/spec-hash"
 )
 
 // Components, the value of app.kubernetes.io/component.

@@ -118,14 +118,14 @@ func TestDeploymentBuilder(t *testing.T) {
 		{"DATABASE_URL only by secretKeyRef", api.Env[0].Name == "DATABASE_URL" && api.Env[0].Value == "" && api.Env[0].ValueFrom.SecretKeyRef.Name == "softfactory-db"},
 		{"sidecar kept", len(pod.Spec.Containers) == 2 && pod.Spec.Containers[1].Name == "nginx"},
 		{"revision annotated", d.Annotations[deployv1alpha1.RevisionAnnotation] == "0123456789"},
-		{"spec hash annotated", d.Annotations[specHashAnnotation] != ""},
+		{"spec hash annotated", d.Annotations[deployv1alpha1.SpecHashAnnotation] != ""},
 	}
 	for _, c := range checks {
 		if !c.ok {
 			t.Errorf("deployment: %s", c.name)
 		}
 	}
-	if buildDeployment(r, deployv1alpha1.Green, "0123456789", 4).Annotations[specHashAnnotation] != d.Annotations[specHashAnnotation] {
+	if buildDeployment(r, deployv1alpha1.Green, "0123456789", 4).Annotations[deployv1alpha1.SpecHashAnnotation] != d.Annotations[deployv1alpha1.SpecHashAnnotation] {
 		t.Error("the builder is not deterministic")
 	}
 }

@@ -123,7 +123,6 @@ var _ = Describe("A SoftFactory release", func() {
 	})
 
 	It("flips as soon as green's ReplicaSet is fully available, before its Deployment reports it", func() {
-		h.rec.Client = &trimmingClient{countingClient: h.client}
 		h.releaseFirst(h.release(imageV1))
 		h.startSecond(imageV2)
 		h.setEndpoints(deployv1alpha1.Green, 2)

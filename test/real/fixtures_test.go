@@ -294,7 +294,7 @@ func waitForSuccess(ctx context.Context, key client.ObjectKey) *deployv1alpha1.S
 	GinkgoHelper()
 	r := &deployv1alpha1.SoftFactoryRelease{}
 	Eventually(func(g Gomega) {
-		operator.ExpectRunning()
+		Expect(operator.CheckRunning()).To(Succeed())
 		g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
 		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation))
 		degraded := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionDegraded)
@@ -314,7 +314,7 @@ func waitForDegraded(ctx context.Context, key client.ObjectKey, reason string, t
 	GinkgoHelper()
 	r := &deployv1alpha1.SoftFactoryRelease{}
 	Eventually(func(g Gomega) {
-		operator.ExpectRunning()
+		Expect(operator.CheckRunning()).To(Succeed())
 		g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
 		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation))
 		degraded := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionDegraded)
