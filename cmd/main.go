@@ -90,15 +90,18 @@ func main() {
 		"The address the metrics endpoint binds to: :8443 serves HTTPS with authentication, '0' disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
-		"The address Go's pprof profiles are served on, for finding where time and memory go. Empty (the default) serves none.")
+		"The address Go's pprof profiles are served on, for finding where time and memory go. "+
+			"Empty (the default) serves none.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election, so that only one replica of the operator acts at a time.")
 	flag.StringVar(&electionNamespace, "leader-election-namespace", "",
 		"The namespace of the leader-election Lease. Empty: the operator pod's own namespace (required outside a cluster).")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
-		"Serve metrics over HTTPS with Kubernetes authentication and authorization. --metrics-secure=false serves plain HTTP.")
+		"Serve metrics over HTTPS with Kubernetes authentication and authorization. "+
+			"--metrics-secure=false serves plain HTTP.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
-		"Enable HTTP/2 for the metrics server. Off by default because of the HTTP/2 Stream Cancellation and Rapid Reset CVEs.")
+		"Enable HTTP/2 for the metrics server. "+
+			"Off by default because of the HTTP/2 Stream Cancellation and Rapid Reset CVEs.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to manage releases in. Empty manages every namespace.")
 	// The client-side limit only has to stop a runaway loop: the API server protects
@@ -115,7 +118,8 @@ func main() {
 	// Below the manifests' liveness window (15 s delay + 3 × 20 s): the probe endpoint
 	// starts only after the wait, so a longer wait would be cut short by a restart anyway.
 	flag.DurationVar(&crdWaitTimeout, "crd-wait-timeout", time.Minute,
-		"How long to wait at start-up for the API server to serve the SoftFactoryRelease kind (a CRD applied together with the operator).")
+		"How long to wait at start-up for the API server to serve the SoftFactoryRelease kind "+
+			"(a CRD applied together with the operator).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -147,7 +151,8 @@ func main() {
 		os.Exit(1)
 	}
 	releaseKind := deployv1alpha1.GroupVersion.WithKind("SoftFactoryRelease")
-	if err := apiwait.ForKind(ctx, discoveryClient, releaseKind, apiwait.Options{Timeout: crdWaitTimeout}, setupLog); err != nil {
+	crdWait := apiwait.Options{Timeout: crdWaitTimeout}
+	if err := apiwait.ForKind(ctx, discoveryClient, releaseKind, crdWait, setupLog); err != nil {
 		setupLog.Error(err, "The SoftFactoryRelease CRD is not served")
 		os.Exit(1)
 	}
@@ -231,7 +236,7 @@ func (startupGarbage) NeedLeaderElection() bool          { return false }
 // splitNamespaces reads --watch-namespaces: comma-separated, blanks ignored.
 func splitNamespaces(list string) []string {
 	var out []string
-	for _, ns := range strings.Split(list, ",") {
+	for ns := range strings.SplitSeq(list, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			out = append(out, ns)
 		}

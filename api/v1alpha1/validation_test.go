@@ -93,7 +93,7 @@ var _ = Describe("The SoftFactoryRelease API", func() {
 
 		By("defaulting what the user left out")
 		Expect(spec.Backup.Image).To(Equal("postgres:15-alpine"))
-		Expect(spec.Backup.Verify.Enabled).To(Equal(ptr.To(true)))
+		Expect(spec.Backup.Verify.Enabled).To(Equal(new(true)))
 		Expect(spec.Backup.BackoffLimit).To(Equal(ptr.To[int32](1)))
 		Expect(spec.Migration.BackoffLimit).To(Equal(ptr.To[int32](0)))
 		Expect(spec.Service.Type).To(Equal(corev1.ServiceTypeClusterIP))
@@ -116,13 +116,13 @@ var _ = Describe("The SoftFactoryRelease API", func() {
 			},
 			Service: deployv1alpha1.ServiceSpec{Port: 80, Type: corev1.ServiceTypeClusterIP},
 			Strategy: deployv1alpha1.StrategySpec{BlueGreen: deployv1alpha1.BlueGreenSpec{
-				AutoPromote:             ptr.To(true),
+				AutoPromote:             new(true),
 				ScaleDownDelaySeconds:   ptr.To[int32](30),
 				ProgressDeadlineSeconds: 600,
 			}},
 			Rollback: deployv1alpha1.RollbackSpec{OnFailure: deployv1alpha1.FailurePolicyScaleDown},
 			Monitoring: deployv1alpha1.MonitoringSpec{PrometheusRule: deployv1alpha1.PrometheusRuleSpec{
-				Enabled:    ptr.To(true),
+				Enabled:    new(true),
 				RunbookURL: "https://github.com/softfactory/release-operator/blob/main/docs/monitoring.md",
 				Thresholds: deployv1alpha1.AlertThresholds{
 					APIDownFor:           "2m",

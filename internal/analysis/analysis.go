@@ -173,11 +173,9 @@ func (e Evaluator) Evaluate(ctx context.Context, spec deployv1alpha1.AnalysisSpe
 
 	var wg sync.WaitGroup
 	for i, check := range spec.Checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			results[i] = evaluateCheck(ctx, api, spec.PrometheusURL, check, target, at)
-		}()
+		})
 	}
 	wg.Wait()
 	return Evaluation{Status: overall(results), Checks: results}
@@ -198,8 +196,7 @@ func evaluateCheck(ctx context.Context, api promv1.API, url string, check deploy
 
 // describeQueryError tells an unreachable Prometheus from one that refused the query.
 func describeQueryError(url string, err error) string {
-	var apiErr *promv1.Error
-	if errors.As(err, &apiErr) {
+	if apiErr, ok := errors.AsType[*promv1.Error](err); ok {
 		switch apiErr.Type {
 		case promv1.ErrBadData, promv1.ErrExec:
 			return "query error: " + apiErr.Msg

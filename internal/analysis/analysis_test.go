@@ -25,7 +25,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -40,9 +39,9 @@ const (
 )
 
 var (
-	errorRate    = deployv1alpha1.MetricCheck{Name: "error-rate", Query: errorRateQuery, Max: ptr.To("0.05")}
-	availability = deployv1alpha1.MetricCheck{Name: "availability", Query: availabilityQuery, Min: ptr.To("0.95")}
-	p95Latency   = deployv1alpha1.MetricCheck{Name: "p95-latency", Query: p95Query, Max: ptr.To("0.5")}
+	errorRate    = deployv1alpha1.MetricCheck{Name: "error-rate", Query: errorRateQuery, Max: new("0.05")}
+	availability = deployv1alpha1.MetricCheck{Name: "availability", Query: availabilityQuery, Min: new("0.95")}
+	p95Latency   = deployv1alpha1.MetricCheck{Name: "p95-latency", Query: p95Query, Max: new("0.5")}
 
 	blue  = Target{Color: deployv1alpha1.Blue, Namespace: "prod", Release: "shop"}
 	green = Target{Color: deployv1alpha1.Green, Namespace: "prod", Release: "shop"}
@@ -100,7 +99,7 @@ var _ = Describe("Analysis against a real Prometheus", func() {
 
 	DescribeTable("is inconclusive, never passing, when there is no single number to judge",
 		func(query, want string) {
-			check := deployv1alpha1.MetricCheck{Name: "c", Query: query, Max: ptr.To("1000000")}
+			check := deployv1alpha1.MetricCheck{Name: "c", Query: query, Max: new("1000000")}
 			evaluation := Evaluator{}.Evaluate(context.Background(), analysisOf(prometheusURL, check), blue)
 			Expect(evaluation.Status).To(Equal(StatusInconclusive))
 			Expect(evaluation.Checks[0].Value).To(BeNil())
@@ -115,13 +114,13 @@ var _ = Describe("Analysis against a real Prometheus", func() {
 	)
 
 	It("judges a scalar query", func() {
-		check := deployv1alpha1.MetricCheck{Name: "scalar", Query: `scalar(sum(up{job="softfactory-api"}))`, Min: ptr.To("1")}
+		check := deployv1alpha1.MetricCheck{Name: "scalar", Query: `scalar(sum(up{job="softfactory-api"}))`, Min: new("1")}
 		evaluation := Evaluator{}.Evaluate(context.Background(), analysisOf(prometheusURL, check), blue)
 		Expect(evaluation.Status).To(Equal(StatusPass), evaluation.Summary())
 	})
 
 	It("fails the evaluation when one check fails, even with another inconclusive", func() {
-		broken := deployv1alpha1.MetricCheck{Name: "broken", Query: `sum(`, Max: ptr.To("1")}
+		broken := deployv1alpha1.MetricCheck{Name: "broken", Query: `sum(`, Max: new("1")}
 		evaluation := conclusive(analysisOf(prometheusURL, broken, errorRate), green)
 		Expect(evaluation.Status).To(Equal(StatusFail))
 		Expect(evaluation.Summary()).To(MatchRegexp(`^check error-rate: value 0\.2 above max 0\.05; check broken: query error: `))
@@ -213,16 +212,16 @@ var _ = DescribeTable("Judge",
 		Expect(result.Status).To(Equal(want))
 		Expect(result.Message).To(Equal(message))
 	},
-	Entry("below max", nil, ptr.To("0.05"), 0.01, StatusPass, "check c: value 0.01 within max 0.05"),
-	Entry("at max: the bound is inclusive", nil, ptr.To("0.05"), 0.05, StatusPass, "check c: value 0.05 within max 0.05"),
-	Entry("above max", nil, ptr.To("0.05"), 0.12, StatusFail, "check c: value 0.12 above max 0.05"),
-	Entry("at min", ptr.To("0.95"), nil, 0.95, StatusPass, "check c: value 0.95 within min 0.95"),
-	Entry("below min", ptr.To("0.95"), nil, 0.9, StatusFail, "check c: value 0.9 below min 0.95"),
-	Entry("between both", ptr.To("1"), ptr.To("10"), 5.0, StatusPass, "check c: value 5 within min 1 and max 10"),
-	Entry("negative bounds", ptr.To("-1"), ptr.To("-0.5"), -0.75, StatusPass, "check c: value -0.75 within min -1 and max -0.5"),
-	Entry("+Inf above max", nil, ptr.To("0.5"), math.Inf(1), StatusFail, "check c: value +Inf above max 0.5"),
-	Entry("NaN", nil, ptr.To("0.5"), math.NaN(), StatusInconclusive, "check c: value NaN: no traffic to judge?"),
-	Entry("a min that is not a number", ptr.To("low"), nil, 1.0, StatusInconclusive, `check c: min "low" is not a number`),
+	Entry("below max", nil, new("0.05"), 0.01, StatusPass, "check c: value 0.01 within max 0.05"),
+	Entry("at max: the bound is inclusive", nil, new("0.05"), 0.05, StatusPass, "check c: value 0.05 within max 0.05"),
+	Entry("above max", nil, new("0.05"), 0.12, StatusFail, "check c: value 0.12 above max 0.05"),
+	Entry("at min", new("0.95"), nil, 0.95, StatusPass, "check c: value 0.95 within min 0.95"),
+	Entry("below min", new("0.95"), nil, 0.9, StatusFail, "check c: value 0.9 below min 0.95"),
+	Entry("between both", new("1"), new("10"), 5.0, StatusPass, "check c: value 5 within min 1 and max 10"),
+	Entry("negative bounds", new("-1"), new("-0.5"), -0.75, StatusPass, "check c: value -0.75 within min -1 and max -0.5"),
+	Entry("+Inf above max", nil, new("0.5"), math.Inf(1), StatusFail, "check c: value +Inf above max 0.5"),
+	Entry("NaN", nil, new("0.5"), math.NaN(), StatusInconclusive, "check c: value NaN: no traffic to judge?"),
+	Entry("a min that is not a number", new("low"), nil, 1.0, StatusInconclusive, `check c: min "low" is not a number`),
 )
 
 var _ = DescribeTable("Fold",

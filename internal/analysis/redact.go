@@ -57,7 +57,7 @@ func querySecrets(raw string) []string {
 	}
 	query, _, _ = strings.Cut(query, "#")
 	var secrets []string
-	for _, part := range strings.Split(query, "&") {
+	for part := range strings.SplitSeq(query, "&") {
 		name, value, ok := strings.Cut(part, "=")
 		if !ok || !secretParam.MatchString(name) || value == "" {
 			continue

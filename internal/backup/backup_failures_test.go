@@ -93,7 +93,7 @@ func withoutNetwork(t *testing.T) []string {
 func TestBackupFailsClearlyAndKeepsNoDump(t *testing.T) {
 	db := newTestDB(t)
 	seed(t, db)
-	host := strings.SplitN(strings.SplitN(db.URL, "@", 2)[1], "/", 2)[0]
+	host, _, _ := strings.Cut(strings.SplitN(db.URL, "@", 2)[1], "/")
 	wrongPassword := "Wrong-" + randomHex(t, 6)
 
 	cases := []struct {

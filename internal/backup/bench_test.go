@@ -41,7 +41,7 @@ const (
 func benchDB(b *testing.B) *testDB {
 	b.Helper()
 	admin := adminURL()
-	host := strings.SplitN(strings.SplitN(admin, "@", 2)[1], "/", 2)[0]
+	host, _, _ := strings.Cut(strings.SplitN(admin, "@", 2)[1], "/")
 	db := &testDB{Name: benchDatabase, Role: benchRole, Password: benchPassword,
 		URL: fmt.Sprintf("postgresql://%s:%s@%s/%s", benchRole, benchPassword, host, benchDatabase)}
 

@@ -140,7 +140,7 @@ func TestRestoreRollsBackWholeWhenNewObjectsDependOnRestoredOnes(t *testing.T) {
 func TestRestoreFailsClearlyAndTouchesNothing(t *testing.T) {
 	db := newTestDB(t)
 	seed(t, db)
-	host := strings.SplitN(strings.SplitN(db.URL, "@", 2)[1], "/", 2)[0]
+	host, _, _ := strings.Cut(strings.SplitN(db.URL, "@", 2)[1], "/")
 	wrongPassword := "Wrong-" + randomHex(t, 6)
 
 	cases := []struct {

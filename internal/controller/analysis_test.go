@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/monitoring/prometheustest"
@@ -58,7 +57,7 @@ func errorRateCheck(prometheusURL string, run int64) deployv1alpha1.AnalysisSpec
 		Checks: []deployv1alpha1.MetricCheck{{
 			Name:  "error-rate",
 			Query: fmt.Sprintf(`sum(rate(http_requests_total{run="%d",color="$COLOR",status=~"5.."}[5s])) / sum(rate(http_requests_total{run="%[1]d",color="$COLOR"}[5s]))`, run),
-			Max:   ptr.To("0.05"),
+			Max:   new("0.05"),
 		}},
 		IntervalSeconds: 1,
 		SuccessfulRuns:  2,

@@ -28,7 +28,7 @@ func baseRelease() *deployv1alpha1.SoftFactoryRelease {
 				Volume:   deployv1alpha1.BackupVolume{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "softfactory-backups"}},
 				Image:    "postgres:15-alpine",
 				KeepLast: 10,
-				Verify:   deployv1alpha1.BackupVerifySpec{Enabled: ptr.To(true), MinSizeBytes: 1},
+				Verify:   deployv1alpha1.BackupVerifySpec{Enabled: new(true), MinSizeBytes: 1},
 			},
 			Migration: &deployv1alpha1.MigrationSpec{Command: []string{"flask", "db", "upgrade"}, ActiveDeadlineSeconds: 600, BackoffLimit: ptr.To[int32](0)},
 		},

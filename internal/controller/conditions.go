@@ -141,10 +141,7 @@ func readyCondition(s *releaseScope, stepErr error) metav1.Condition {
 
 // phaseOf is the one-word summary for `kubectl get`, derived from the conditions only.
 func phaseOf(conds []metav1.Condition, paused bool) deployv1alpha1.Phase {
-	is := func(t string, status metav1.ConditionStatus) bool {
-		c := meta.FindStatusCondition(conds, t)
-		return c != nil && c.Status == status
-	}
+	isTrue := func(t string) bool { return meta.IsStatusConditionTrue(conds, t) }
 	reason := func(t string) string {
 		if c := meta.FindStatusCondition(conds, t); c != nil {
 			return c.Reason
@@ -154,17 +151,17 @@ func phaseOf(conds []metav1.Condition, paused bool) deployv1alpha1.Phase {
 	switch {
 	case paused:
 		return deployv1alpha1.PhasePaused
-	case is(deployv1alpha1.ConditionDegraded, metav1.ConditionTrue) && reason(deployv1alpha1.ConditionDegraded) == deployv1alpha1.ReasonRolledBack:
+	case isTrue(deployv1alpha1.ConditionDegraded) && reason(deployv1alpha1.ConditionDegraded) == deployv1alpha1.ReasonRolledBack:
 		return deployv1alpha1.PhaseRolledBack
-	case is(deployv1alpha1.ConditionDegraded, metav1.ConditionTrue):
+	case isTrue(deployv1alpha1.ConditionDegraded):
 		return deployv1alpha1.PhaseFailed
-	case is(deployv1alpha1.ConditionReady, metav1.ConditionTrue):
+	case isTrue(deployv1alpha1.ConditionReady):
 		return deployv1alpha1.PhaseSucceeded
-	case is(deployv1alpha1.ConditionPromoted, metav1.ConditionTrue):
+	case isTrue(deployv1alpha1.ConditionPromoted):
 		return deployv1alpha1.PhasePromoting
 	case reason(deployv1alpha1.ConditionPromoted) == deployv1alpha1.ReasonAwaitingPromotion:
 		return deployv1alpha1.PhaseAwaitingPromotion
-	case is(deployv1alpha1.ConditionGreenAvailable, metav1.ConditionTrue):
+	case isTrue(deployv1alpha1.ConditionGreenAvailable):
 		return deployv1alpha1.PhaseVerifying
 	case reason(deployv1alpha1.ConditionPromoted) == deployv1alpha1.ReasonAnalysisRunning || reason(deployv1alpha1.ConditionPromoted) == deployv1alpha1.ReasonSmokeTestRunning:
 		return deployv1alpha1.PhaseVerifying
@@ -172,7 +169,7 @@ func phaseOf(conds []metav1.Condition, paused bool) deployv1alpha1.Phase {
 		return deployv1alpha1.PhaseVerifying
 	case reason(deployv1alpha1.ConditionGreenAvailable) == deployv1alpha1.ReasonProgressing:
 		return deployv1alpha1.PhaseDeploying
-	case is(deployv1alpha1.ConditionMigrationSucceeded, metav1.ConditionTrue) && is(deployv1alpha1.ConditionBackupSucceeded, metav1.ConditionTrue):
+	case isTrue(deployv1alpha1.ConditionMigrationSucceeded) && isTrue(deployv1alpha1.ConditionBackupSucceeded):
 		return deployv1alpha1.PhaseDeploying
 	case reason(deployv1alpha1.ConditionMigrationSucceeded) == deployv1alpha1.ReasonMigrationRunning:
 		return deployv1alpha1.PhaseMigrating

@@ -118,7 +118,7 @@ func (r *SoftFactoryReleaseReconciler) scaleDeployment(ctx context.Context, d *a
 		return nil
 	}
 	patched := d.DeepCopy()
-	patched.Spec.Replicas = ptr.To(replicas)
+	patched.Spec.Replicas = new(replicas)
 	for k, v := range annotations {
 		if patched.Annotations == nil {
 			patched.Annotations = map[string]string{}

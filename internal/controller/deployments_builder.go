@@ -45,9 +45,9 @@ func buildDeployment(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Colo
 			Annotations: map[string]string{deployv1alpha1.RevisionAnnotation: revision},
 		},
 		Spec: appsv1.DeploymentSpec{
-			Replicas:                ptr.To(replicas),
+			Replicas:                new(replicas),
 			Selector:                &metav1.LabelSelector{MatchLabels: selector},
-			ProgressDeadlineSeconds: ptr.To(r.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds),
+			ProgressDeadlineSeconds: new(r.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds),
 			RevisionHistoryLimit:    ptr.To[int32](2),
 			// The colour being replaced never serves traffic, so its old pods can go at
 			// once; this also stops a half-updated colour from mixing two revisions.

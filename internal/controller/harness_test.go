@@ -257,7 +257,7 @@ func (h *harness) setReplicaSetReady(c deployv1alpha1.Color, ready int32) {
 		rs = &appsv1.ReplicaSet{
 			ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: h.ns, Labels: template.Labels,
 				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
-			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To(want), Selector: &metav1.LabelSelector{MatchLabels: template.Labels}, Template: *template},
+			Spec: appsv1.ReplicaSetSpec{Replicas: new(want), Selector: &metav1.LabelSelector{MatchLabels: template.Labels}, Template: *template},
 		}
 		Expect(k8sClient.Create(ctx, rs)).To(Succeed())
 	}
@@ -284,7 +284,7 @@ func (h *harness) setEndpoints(c deployv1alpha1.Color, n int) {
 	for i := range n {
 		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
 			Addresses:  []string{fmt.Sprintf("10.0.0.%d", i+1)},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+			Conditions: discoveryv1.EndpointConditions{Ready: new(true)},
 			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Name: fmt.Sprintf("%s-%s-5d9c7-%d", h.name, c, i)},
 		})
 	}

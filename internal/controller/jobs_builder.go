@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,11 +40,11 @@ func buildJob(r *deployv1alpha1.SoftFactoryRelease, name, component, revision st
 	// reading the pod's files could use. A user who names a service account asked for
 	// its power (a migration that reads a ConfigMap, a cloud identity): keep the default.
 	if pod.ServiceAccountName == "" {
-		pod.AutomountServiceAccountToken = ptr.To(false)
+		pod.AutomountServiceAccountToken = new(false)
 	}
 	var activeDeadline *int64
 	if deadline > 0 {
-		activeDeadline = ptr.To(deadline)
+		activeDeadline = new(deadline)
 	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
@@ -81,7 +82,7 @@ func passfileVolume() (corev1.Volume, corev1.VolumeMount) {
 	return corev1.Volume{
 			Name: "pgpass",
 			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
-				Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("1Mi")),
+				Medium: corev1.StorageMediumMemory, SizeLimit: new(resource.MustParse("1Mi")),
 			}},
 		}, corev1.VolumeMount{
 			Name:      "pgpass",
@@ -139,18 +140,18 @@ func buildPostgresJob(r *deployv1alpha1.SoftFactoryRelease, name, component, rev
 	b := r.Spec.Backup
 	vol, mount := backupVolume(b)
 	passVol, passMount := passfileVolume()
-	env := []corev1.EnvVar{
+	env := slices.Concat([]corev1.EnvVar{
 		databaseURLFromSecret(r.Spec.Database),
 		{Name: backup.EnvBackupDir, Value: backup.MountPath},
 		{Name: backup.EnvBackupFile, Value: file},
 		{Name: backup.EnvPassDir, Value: backup.PassDirMountPath},
-	}
+	}, extraEnv)
 	pod := corev1.PodSpec{
 		Containers: []corev1.Container{{
 			Name:         component,
 			Image:        b.Image,
 			Command:      command,
-			Env:          append(env, extraEnv...),
+			Env:          env,
 			VolumeMounts: []corev1.VolumeMount{mount, passMount},
 			Resources:    b.Resources,
 		}},

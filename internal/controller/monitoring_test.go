@@ -208,7 +208,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 	})
 
 	It("are deleted when disabled", func() {
-		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Monitoring.PrometheusRule.Enabled = ptr.To(false) })
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Monitoring.PrometheusRule.Enabled = new(false) })
 		h.settle()
 		_, err := rule(h.ns, h.name)
 		Expect(apierrors.IsNotFound(err)).To(BeTrue())
@@ -308,7 +308,7 @@ func startOperator() *runningOperator {
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Cache:      cacheshape.Options(op.ns),
 		Client:     cacheshape.ClientOptions(),
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Controller: config.Controller{SkipNameValidation: new(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	ruleManager, err := monitoring.NewRuleManager(mgr, op.clock, cacheshape.Options(op.ns).DefaultNamespaces)
@@ -389,7 +389,7 @@ func standInPrometheusRuleCRD() *apiextensionsv1.CustomResourceDefinition {
 				Name: "v1", Served: true, Storage: true,
 				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
 					Type:       "object",
-					Properties: map[string]apiextensionsv1.JSONSchemaProps{"spec": {Type: "object", XPreserveUnknownFields: ptr.To(true)}},
+					Properties: map[string]apiextensionsv1.JSONSchemaProps{"spec": {Type: "object", XPreserveUnknownFields: new(true)}},
 				}},
 			}},
 		},

@@ -41,8 +41,7 @@ func (c *ownershipConflict) Error() string {
 
 // conflictOf is the ownership conflict err carries, or nil.
 func conflictOf(err error) *ownershipConflict {
-	var c *ownershipConflict
-	if errors.As(err, &c) {
+	if c, ok := errors.AsType[*ownershipConflict](err); ok {
 		return c
 	}
 	return nil

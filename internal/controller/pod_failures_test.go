@@ -13,12 +13,12 @@ import (
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-// addColorPod creates a pod of colour c's Deployment as its ReplicaSet would (the
+// addGreenPod creates a pod of the green Deployment as its ReplicaSet would (the
 // template's labels) and writes its status as a kubelet or scheduler would: neither runs
 // in envtest.
-func (h *harness) addColorPod(c deployv1alpha1.Color, status corev1.PodStatus) {
+func (h *harness) addGreenPod(status corev1.PodStatus) {
 	GinkgoHelper()
-	d := h.deployment(c)
+	d := h.deployment(deployv1alpha1.Green)
 	Expect(d).NotTo(BeNil())
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: d.Name + "-", Namespace: h.ns, Labels: d.Spec.Template.Labels},
@@ -69,14 +69,14 @@ var _ = Describe("Pods that cannot start", func() {
 	}
 
 	It("stop the release at once when the image runs as root, in the pod's own words", func() {
-		h.addColorPod(deployv1alpha1.Green, waitingStatus("CreateContainerConfigError", runsAsRoot))
+		h.addGreenPod(waitingStatus("CreateContainerConfigError", runsAsRoot))
 		h.settle() // on the same clock: seconds, not progressDeadlineSeconds
 		expectStoppedAtOnce("container has runAsNonRoot and image will run as root")
 		Expect(h.condition(deployv1alpha1.ConditionDegraded).Message).To(ContainSubstring("non-root USER"), "and what to do")
 	})
 
 	It("stop the release at once on an invalid image name", func() {
-		h.addColorPod(deployv1alpha1.Green, waitingStatus("InvalidImageName", "Failed to apply default image tag \"Registry/X:1\": couldn't parse image name"))
+		h.addGreenPod(waitingStatus("InvalidImageName", "Failed to apply default image tag \"Registry/X:1\": couldn't parse image name"))
 		h.settle()
 		expectStoppedAtOnce("InvalidImageName")
 	})
@@ -99,12 +99,12 @@ var _ = Describe("Pods that cannot start", func() {
 			Expect(h.condition(deployv1alpha1.ConditionDegraded).Status).To(Equal(metav1.ConditionFalse))
 			Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(Equal(int32(2)))
 		},
-		Entry("an image pull back-off", func() { h.addColorPod(deployv1alpha1.Green, waitingStatus("ImagePullBackOff", pullBackOff)) }, pullBackOff),
+		Entry("an image pull back-off", func() { h.addGreenPod(waitingStatus("ImagePullBackOff", pullBackOff)) }, pullBackOff),
 		Entry("a missing Secret in envFrom", func() {
-			h.addColorPod(deployv1alpha1.Green, waitingStatus("CreateContainerConfigError", "secret \"softfactory-env\" not found"))
+			h.addGreenPod(waitingStatus("CreateContainerConfigError", "secret \"softfactory-env\" not found"))
 		}, "secret \"softfactory-env\" not found"),
 		Entry("an unschedulable pod", func() {
-			h.addColorPod(deployv1alpha1.Green, corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
+			h.addGreenPod(corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
 				Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
 				Message: "0/3 nodes are available: 3 Insufficient memory.",
 			}}})

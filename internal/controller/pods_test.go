@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
@@ -18,7 +17,7 @@ import (
 // addJobPod creates a pod of the named Job as the Job controller would (its labels, a
 // controller reference to the Job) and writes status as a kubelet would: no kubelet runs
 // in envtest.
-func (h *harness) addJobPod(jobName string, status corev1.PodStatus) *corev1.Pod {
+func (h *harness) addJobPod(jobName string, status corev1.PodStatus) {
 	GinkgoHelper()
 	job := h.job(jobName)
 	Expect(job).NotTo(BeNil(), "Job %s", jobName)
@@ -28,7 +27,7 @@ func (h *harness) addJobPod(jobName string, status corev1.PodStatus) *corev1.Pod
 			Namespace:    h.ns,
 			Labels:       job.Spec.Template.Labels,
 			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: ptr.To(true),
+				APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: new(true),
 			}},
 		},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "example"}}},
@@ -36,7 +35,6 @@ func (h *harness) addJobPod(jobName string, status corev1.PodStatus) *corev1.Pod
 	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 	pod.Status = status
 	Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
-	return pod
 }
 
 func waitingStatus(reason, message string) corev1.PodStatus {

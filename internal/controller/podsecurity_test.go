@@ -68,7 +68,7 @@ var _ = Describe("Every pod the operator makes", func() {
 
 	It("would be refused there without the operator's security defaults (the check is real)", func() {
 		spec := buildDeployment(release(), deployv1alpha1.Blue, "0123456789", 2).Spec.Template.Spec
-		spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
+		spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = new(true)
 		err := admit("unsafe", spec)
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring(`violates PodSecurity "restricted`))

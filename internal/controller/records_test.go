@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -25,9 +26,7 @@ func (h *harness) runJobPod(jobName string, ran bool, waitingReason, waitingMess
 	job := h.job(jobName)
 	Expect(job).NotTo(BeNil(), "Job %s does not exist", jobName)
 	labels := map[string]string{}
-	for k, v := range job.Spec.Template.Labels {
-		labels[k] = v
-	}
+	maps.Copy(labels, job.Spec.Template.Labels)
 	labels[batchv1.JobNameLabel] = job.Name
 	labels[batchv1.ControllerUidLabel] = string(job.UID)
 	pod := &corev1.Pod{

@@ -250,7 +250,7 @@ var _ = Describe("A SoftFactory release", func() {
 
 	It("waits for the promote annotation in manual mode and ignores a stale one", func() {
 		r := h.release(imageV1)
-		r.Spec.Strategy.BlueGreen.AutoPromote = ptr.To(false)
+		r.Spec.Strategy.BlueGreen.AutoPromote = new(false)
 		h.releaseFirst(r)
 		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
 			r.Annotations = map[string]string{deployv1alpha1.PromoteAnnotation: "0123456789"}

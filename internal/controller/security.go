@@ -2,7 +2,6 @@ package controller
 
 import (
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -18,7 +17,7 @@ import (
 // the kubelet rather than run.
 func restrictedPodSecurityContext(runAs *deployv1alpha1.RunAsSpec) *corev1.PodSecurityContext {
 	sc := &corev1.PodSecurityContext{
-		RunAsNonRoot:   ptr.To(true),
+		RunAsNonRoot:   new(true),
 		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
 	if runAs != nil {
@@ -48,7 +47,7 @@ func backupRunAs(b *deployv1alpha1.BackupSpec) *deployv1alpha1.RunAsSpec {
 	}
 	for _, id := range []**int64{&runAs.RunAsUser, &runAs.RunAsGroup, &runAs.FSGroup} {
 		if *id == nil {
-			*id = ptr.To(postgresUID)
+			*id = new(postgresUID)
 		}
 	}
 	return &runAs
@@ -71,8 +70,8 @@ func withRestrictedDefaults(containers []corev1.Container) []corev1.Container {
 // restrictedContainerSecurityContext is the container-level half of "restricted".
 func restrictedContainerSecurityContext() *corev1.SecurityContext {
 	return &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr.To(false),
-		RunAsNonRoot:             ptr.To(true),
+		AllowPrivilegeEscalation: new(false),
+		RunAsNonRoot:             new(true),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}

@@ -44,7 +44,7 @@ func TestJobPodsGetNoServiceAccountTokenUnlessTheUserNamesAServiceAccount(t *tes
 
 func TestSidecarsGetTheRestrictedDefaultsUnlessTheyHaveTheirOwn(t *testing.T) {
 	r := baseRelease()
-	own := &corev1.SecurityContext{RunAsUser: ptr.To[int64](101), ReadOnlyRootFilesystem: ptr.To(true)}
+	own := &corev1.SecurityContext{RunAsUser: ptr.To[int64](101), ReadOnlyRootFilesystem: new(true)}
 	r.Spec.PodTemplate = &deployv1alpha1.PodTemplateOverrides{Sidecars: []corev1.Container{
 		{Name: "nginx", Image: "nginx"},
 		{Name: "exporter", Image: "exporter", SecurityContext: own},

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -48,10 +49,8 @@ func (r *SoftFactoryReleaseReconciler) reconcilePaused(_ context.Context, s *rel
 // for it would only hold the user's fix for minutes.
 func (s *releaseScope) migrationCanNeverRun(j *batchv1.Job) bool {
 	pods := s.podsOfJob(j)
-	for _, p := range pods {
-		if containerStarted(p) {
-			return false
-		}
+	if slices.ContainsFunc(pods, containerStarted) {
+		return false
 	}
 	issue := issueOfPods(pods)
 	return issue != nil && issue.permanent

@@ -30,8 +30,8 @@ func TestReplicaSetsSaturatedNeedsEveryFactTheDeploymentStatusWouldGive(t *testi
 		return appsv1.ReplicaSet{
 			ObjectMeta: metav1.ObjectMeta{Name: "shop-green-" + hash, Namespace: "prod", Generation: 3,
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop-green",
-					UID: types.UID("dep-uid"), Controller: ptr.To(true)}}},
-			Spec:   appsv1.ReplicaSetSpec{Replicas: ptr.To(replicas), Template: withHash(hash)},
+					UID: types.UID("dep-uid"), Controller: new(true)}}},
+			Spec:   appsv1.ReplicaSetSpec{Replicas: new(replicas), Template: withHash(hash)},
 			Status: appsv1.ReplicaSetStatus{ObservedGeneration: 3, Replicas: replicas, ReadyReplicas: ready, AvailableReplicas: ready},
 		}
 	}

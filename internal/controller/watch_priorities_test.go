@@ -21,7 +21,7 @@ import (
 var _ = Describe("Work-queue priority", func() {
 	owner := metav1.OwnerReference{
 		APIVersion: deployv1alpha1.GroupVersion.String(), Kind: "SoftFactoryRelease", Name: "shop", UID: "1234",
-		Controller: ptr.To(true),
+		Controller: new(true),
 	}
 	deployment := func(rv string, ready int32) *appsv1.Deployment {
 		return &appsv1.Deployment{
@@ -70,7 +70,7 @@ var _ = Describe("Work-queue priority", func() {
 			s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "shop-preview-x1", Namespace: "prod", ResourceVersion: rv,
 				Labels: map[string]string{deployv1alpha1.LabelManagedBy: deployv1alpha1.ManagedBy, deployv1alpha1.LabelInstance: "shop"}}}
 			for _, r := range ready {
-				s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(r)}})
+				s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Conditions: discoveryv1.EndpointConditions{Ready: new(r)}})
 			}
 			return s
 		}
@@ -96,10 +96,10 @@ var _ = Describe("Work-queue priority", func() {
 
 		h := queuepriority.CreatesAndUpdates(&handler.EnqueueRequestForObject{}, changePriority)
 		h.Update(ctx, event.UpdateEvent{ObjectOld: release("1", 1), ObjectNew: release("2", 2)}, q)
-		q.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(gatePriority)}, flipping)
+		q.AddWithOpts(priorityqueue.AddOpts{Priority: new(gatePriority)}, flipping)
 
-		var order []reconcile.Request
-		var priorities []int
+		order := make([]reconcile.Request, 0, 3)
+		priorities := make([]int, 0, 3)
 		for range 3 {
 			item, priority, _ := q.GetWithPriority()
 			order = append(order, item)

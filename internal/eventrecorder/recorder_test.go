@@ -57,8 +57,9 @@ func TestAgainstAPIServer(t *testing.T) {
 		return out
 	}
 	notes := func() []string {
-		var out []string
-		for _, e := range stored() {
+		events := stored()
+		out := make([]string, 0, len(events))
+		for _, e := range events {
 			out = append(out, e.Reason+": "+e.Note)
 		}
 		return out

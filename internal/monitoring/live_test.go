@@ -86,8 +86,9 @@ var _ = Describe("The generated rules in a real Prometheus scraping the operator
 
 	firing := func(alert string) func() []model.Metric {
 		return func() []model.Metric {
-			var out []model.Metric
-			for _, sample := range query(api, `ALERTS{alertstate="firing", alertname="`+alert+`"}`) {
+			samples := query(api, `ALERTS{alertstate="firing", alertname="`+alert+`"}`)
+			out := make([]model.Metric, 0, len(samples))
+			for _, sample := range samples {
 				out = append(out, sample.Metric)
 			}
 			return out

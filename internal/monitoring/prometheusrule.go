@@ -37,6 +37,7 @@ package monitoring
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -103,9 +104,7 @@ const ruleLabelKey = "release"
 // app.kubernetes.io labels, which win on conflict as they do on every child.
 func PrometheusRule(r *deployv1alpha1.SoftFactoryRelease) *monitoringv1.PrometheusRule {
 	labels := map[string]string{}
-	for k, v := range r.Spec.Monitoring.PrometheusRule.Labels {
-		labels[k] = v
-	}
+	maps.Copy(labels, r.Spec.Monitoring.PrometheusRule.Labels)
 	labels[deployv1alpha1.LabelName] = deployv1alpha1.AppName
 	labels[deployv1alpha1.LabelInstance] = r.Name
 	labels[deployv1alpha1.LabelComponent] = deployv1alpha1.ComponentAlerts

@@ -62,12 +62,14 @@ also what happened to each, in the operator's words.`,
 // printHistory prints status.history as a table, in the order the operator keeps it.
 func printHistory(out io.Writer, r *deployv1alpha1.SoftFactoryRelease, wide bool) {
 	if len(r.Status.History) == 0 {
-		fmt.Fprintf(out, "No releases recorded for softfactoryrelease/%s yet.\n", r.Name)
+		// Output to the terminal: a failed write has nowhere better to be reported.
+		_, _ = fmt.Fprintf(out, "No releases recorded for softfactoryrelease/%s yet.\n", r.Name)
 		return
 	}
 	// kubectl's table spacing, so the output sits well beside kubectl get.
 	w := tabwriter.NewWriter(out, 6, 4, 3, ' ', 0)
-	row := func(cells ...string) { fmt.Fprintln(w, strings.Join(cells, "\t")) }
+	// The tabwriter buffers; its write errors surface (and are dropped) at Flush.
+	row := func(cells ...string) { _, _ = fmt.Fprintln(w, strings.Join(cells, "\t")) }
 	header := []string{"REVISION", "IMAGE", "COLOR", "OUTCOME", "REASON", "PROMOTED", "FINISHED", "BACKUP"}
 	if wide {
 		header = append(header, "MESSAGE")

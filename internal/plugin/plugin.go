@@ -148,9 +148,9 @@ func Run(ctx context.Context, args []string, streams genericiooptions.IOStreams)
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
-	var exit *exitError
-	if errors.As(err, &exit) {
+	// If stderr itself fails there is nowhere left to report to; the exit code still tells.
+	_, _ = fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
+	if exit, ok := errors.AsType[*exitError](err); ok {
 		return exit.code
 	}
 	return ExitFailed

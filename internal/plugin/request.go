@@ -170,7 +170,8 @@ func (o *options) request(ctx context.Context, name string, req request, force b
 			return err
 		}
 		if !observed(r) {
-			fmt.Fprintf(o.ErrOut, "Warning: the operator has not observed generation %d yet; revision %s may be the previous spec's.\n",
+			// Advice only: a failed write to stderr must not fail the request.
+			_, _ = fmt.Fprintf(o.ErrOut, "Warning: the operator has not observed generation %d yet; revision %s may be the previous spec's.\n",
 				r.Generation, revision)
 		}
 		if r.Annotations[req.annotation] == revision {
@@ -192,12 +193,13 @@ func (o *options) request(ctx context.Context, name string, req request, force b
 	if err != nil {
 		return err
 	}
+	// The annotation is written: a failed write to stdout must not turn that into an error.
 	if already {
-		fmt.Fprintf(o.Out, "softfactoryrelease/%s: %s of revision %s was already requested\n", name, req.noun, revision)
+		_, _ = fmt.Fprintf(o.Out, "softfactoryrelease/%s: %s of revision %s was already requested\n", name, req.noun, revision)
 	} else {
-		fmt.Fprintf(o.Out, "softfactoryrelease/%s: %s of revision %s requested\n", name, req.noun, revision)
+		_, _ = fmt.Fprintf(o.Out, "softfactoryrelease/%s: %s of revision %s requested\n", name, req.noun, revision)
 	}
-	fmt.Fprintf(o.Out, "Follow it with: kubectl sfrelease status %s\n", name)
+	_, _ = fmt.Fprintf(o.Out, "Follow it with: kubectl sfrelease status %s\n", name)
 	return nil
 }
 

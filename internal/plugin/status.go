@@ -295,12 +295,13 @@ type transitionPrinter struct {
 
 func (p *transitionPrinter) observe(r *deployv1alpha1.SoftFactoryRelease) (Verdict, string) {
 	cur := takeSnapshot(r)
+	// Progress lines to the terminal: a failed write must not stop the follow loop.
 	if p.last == nil {
-		fmt.Fprintf(p.out, "Following softfactoryrelease/%s in namespace %s (Ctrl-C stops following; the release carries on).\n",
+		_, _ = fmt.Fprintf(p.out, "Following softfactoryrelease/%s in namespace %s (Ctrl-C stops following; the release carries on).\n",
 			p.name, p.namespace)
 	}
 	for _, line := range transitions(p.last, cur, p.name) {
-		fmt.Fprintf(p.out, "%s  %s\n", p.now().Format(time.TimeOnly), line)
+		_, _ = fmt.Fprintf(p.out, "%s  %s\n", p.now().Format(time.TimeOnly), line)
 	}
 	p.last = cur
 	return cur.verdict, cur.message
@@ -318,7 +319,8 @@ func printSummary(out io.Writer, r *deployv1alpha1.SoftFactoryRelease) {
 	st := &r.Status
 	verdict, msg := Assess(r)
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	row := func(cells ...string) { fmt.Fprintln(w, strings.Join(cells, "\t")) }
+	// The tabwriter buffers; its write errors surface (and are dropped) at Flush.
+	row := func(cells ...string) { _, _ = fmt.Fprintln(w, strings.Join(cells, "\t")) }
 	row("Name:", r.Name)
 	row("Namespace:", r.Namespace)
 	row("Image:", r.Spec.Image)

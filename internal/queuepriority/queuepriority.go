@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -79,7 +78,7 @@ func (w withPriority) AddRateLimited(item reconcile.Request) {
 
 func (w withPriority) AddWithOpts(o priorityqueue.AddOpts, items ...reconcile.Request) {
 	if o.Priority == nil {
-		o.Priority = ptr.To(w.priority)
+		o.Priority = new(w.priority)
 	}
 	w.PriorityQueue.AddWithOpts(o, items...)
 }

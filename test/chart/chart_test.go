@@ -26,14 +26,15 @@ func render(t *testing.T, args ...string) map[string][]string {
 	if helm == "" {
 		t.Fatal("HELM is not set: run `make test-chart`, which builds helm from the Go module proxy")
 	}
-	cmd := exec.Command(helm, append([]string{"template", "sf", filepath.Join("..", "..", "dist", "chart"), "--namespace", "softfactory-system"}, args...)...)
+	chart := filepath.Join("..", "..", "dist", "chart")
+	cmd := exec.Command(helm, append([]string{"template", "sf", chart, "--namespace", "softfactory-system"}, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("helm template: %v\n%s", err, errOut.String())
 	}
 	byKind := map[string][]string{}
-	for _, doc := range strings.Split(out.String(), "\n---") {
+	for doc := range strings.SplitSeq(out.String(), "\n---") {
 		var meta struct{ Kind string }
 		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil || meta.Kind == "" {
 			continue
@@ -44,7 +45,8 @@ func render(t *testing.T, args ...string) map[string][]string {
 }
 
 func TestChartRendersTheOperator(t *testing.T) {
-	docs := render(t, "--set", "manager.image.repository=registry.example.com/release-operator", "--set", "manager.image.tag=v0.1.0")
+	docs := render(t, "--set", "manager.image.repository=registry.example.com/release-operator",
+		"--set", "manager.image.tag=v0.1.0")
 
 	crds := docs["CustomResourceDefinition"]
 	if len(crds) != 1 {
@@ -54,7 +56,8 @@ func TestChartRendersTheOperator(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(crds[0]), &crd); err != nil {
 		t.Fatal(err)
 	}
-	if crd.Name != "softfactoryreleases.deploy.softfactory.io" || !slices.Contains(crd.Spec.Names.ShortNames, "sfrelease") {
+	if crd.Name != "softfactoryreleases.deploy.softfactory.io" ||
+		!slices.Contains(crd.Spec.Names.ShortNames, "sfrelease") {
 		t.Errorf("unexpected CRD %s %v", crd.Name, crd.Spec.Names.ShortNames)
 	}
 
@@ -143,7 +146,8 @@ func TestChartManagerRoleIsTheGeneratedOne(t *testing.T) {
 			t.Fatalf("%v: want one manager %s, got %d", mode, kind, len(roles))
 		}
 		if !equalRules(roles[0].Rules, generated.Rules) {
-			t.Errorf("%v: the chart's manager role differs from config/rbac/role.yaml:\n%+v\nwant\n%+v", mode, roles[0].Rules, generated.Rules)
+			t.Errorf("%v: the chart's manager role differs from config/rbac/role.yaml:\n%+v\nwant\n%+v",
+				mode, roles[0].Rules, generated.Rules)
 		}
 	}
 	election := byName[rbacv1.Role](t, render(t), "Role", "-leader-election-role", "softfactory-system")
@@ -162,7 +166,8 @@ func equalRules(a, b []rbacv1.PolicyRule) bool {
 		return false
 	}
 	for i := range a {
-		if !slices.Equal(a[i].APIGroups, b[i].APIGroups) || !slices.Equal(a[i].Resources, b[i].Resources) || !slices.Equal(a[i].Verbs, b[i].Verbs) {
+		if !slices.Equal(a[i].APIGroups, b[i].APIGroups) || !slices.Equal(a[i].Resources, b[i].Resources) ||
+			!slices.Equal(a[i].Verbs, b[i].Verbs) {
 			return false
 		}
 	}
@@ -199,7 +204,9 @@ func TestChartNamespacedModeWatchesOnlyTheNamespacesItHasRolesIn(t *testing.T) {
 		namespaces []string
 	}{
 		{"the Helm release's namespace", []string{"--set", "rbac.namespaced=true"}, []string{"softfactory-system"}},
-		{"chosen namespaces", []string{"--set", "rbac.namespaced=true", "--set", "rbac.watchNamespaces={team-a,team-b}"}, []string{"team-a", "team-b"}},
+		{"chosen namespaces",
+			[]string{"--set", "rbac.namespaced=true", "--set", "rbac.watchNamespaces={team-a,team-b}"},
+			[]string{"team-a", "team-b"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,7 +219,8 @@ func TestChartNamespacedModeWatchesOnlyTheNamespacesItHasRolesIn(t *testing.T) {
 			if cluster := byName[rbacv1.ClusterRole](t, docs, "ClusterRole", "-manager-role", ""); len(cluster) != 0 {
 				t.Error("namespaced mode still renders the manager ClusterRole")
 			}
-			if cluster := byName[rbacv1.ClusterRoleBinding](t, docs, "ClusterRoleBinding", "-manager-rolebinding", ""); len(cluster) != 0 {
+			cluster := byName[rbacv1.ClusterRoleBinding](t, docs, "ClusterRoleBinding", "-manager-rolebinding", "")
+			if len(cluster) != 0 {
 				t.Error("namespaced mode still renders the manager ClusterRoleBinding")
 			}
 			for _, ns := range tc.namespaces {
@@ -225,8 +233,10 @@ func TestChartNamespacedModeWatchesOnlyTheNamespacesItHasRolesIn(t *testing.T) {
 					continue
 				}
 				subject := bindings[0].Subjects[0]
-				if bindings[0].RoleRef.Kind != "Role" || subject.Kind != "ServiceAccount" || subject.Namespace != "softfactory-system" {
-					t.Errorf("RoleBinding in %s: roleRef %+v, subject %+v; want the Role, bound to the manager's ServiceAccount in softfactory-system", ns, bindings[0].RoleRef, subject)
+				if bindings[0].RoleRef.Kind != "Role" || subject.Kind != "ServiceAccount" ||
+					subject.Namespace != "softfactory-system" {
+					t.Errorf("RoleBinding in %s: roleRef %+v, subject %+v; "+
+						"want the Role, bound to the manager's ServiceAccount in softfactory-system", ns, bindings[0].RoleRef, subject)
 				}
 			}
 		})

@@ -155,14 +155,12 @@ loop:
 			record(time.Now(), 0, answer{}, errors.New("client saturated: too many requests in flight"))
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer func() { <-inFlight }()
 			sent := time.Now()
 			a, err := get(client, *url)
 			record(sent, time.Since(sent), a, err)
-		}()
+		})
 	}
 	wg.Wait()
 	rep.Seconds = time.Since(rep.Started).Seconds()
@@ -208,7 +206,8 @@ func get(client *http.Client, url string) (answer, error) {
 		},
 		WroteRequest: func(httptrace.WroteRequestInfo) { step("request written") },
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, url, nil)
+	traced := httptrace.WithClientTrace(context.Background(), trace)
+	req, err := http.NewRequestWithContext(traced, http.MethodGet, url, nil)
 	if err != nil {
 		return a, err
 	}

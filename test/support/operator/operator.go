@@ -89,7 +89,8 @@ func (p *Process) startOnce() error {
 		return err
 	}
 	p.starts++
-	_, _ = fmt.Fprintf(logFile, "=== %s: operator start #%d at %s ===\n", p.Suite, p.starts, time.Now().Format(time.RFC3339Nano))
+	_, _ = fmt.Fprintf(logFile, "=== %s: operator start #%d at %s ===\n",
+		p.Suite, p.starts, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(p.Binary, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+p.Kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -122,7 +123,8 @@ func (p *Process) startOnce() error {
 			if strings.Contains(LogTail(p.LogPath, 40), "address already in use") {
 				return errPortTaken
 			}
-			return fmt.Errorf("the operator exited during start-up; the end of its log (%s):\n%s", p.LogPath, LogTail(p.LogPath, 20))
+			return fmt.Errorf("the operator exited during start-up; the end of its log (%s):\n%s",
+				p.LogPath, LogTail(p.LogPath, 20))
 		}
 		if Answers(p.Addr(healthFlag), "/readyz") {
 			if p.Ready == nil || p.Ready(p) {
@@ -140,7 +142,8 @@ func (p *Process) startOnce() error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("the operator was not ready within %s; the end of its log (%s):\n%s", timeout, p.LogPath, LogTail(p.LogPath, 20))
+	return fmt.Errorf("the operator was not ready within %s; the end of its log (%s):\n%s",
+		timeout, p.LogPath, LogTail(p.LogPath, 20))
 }
 
 // Addr is the loopback address the current start gave flag (one of AddrFlags, or the
