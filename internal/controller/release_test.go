@@ -80,19 +80,22 @@ var _ = Describe("A SoftFactory release", func() {
 		green := h.deployment(deployv1alpha1.Green)
 		Expect(green).NotTo(BeNil())
 		Expect(green.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV2))
-		Expect(h.service(h.name + "-preview").Spec.Selector).To(HaveKeyWithValue(deployv1alpha1.LabelColor, "green"))
+		previewColor := func() string { return h.service(h.name + "-preview").Spec.Selector[deployv1alpha1.LabelColor] }
+		Expect(previewColor()).To(Equal("blue"), "the preview keeps the serving colour while green starts")
 
 		By("keeping traffic on blue while one of two green pods is ready")
 		h.setReady(deployv1alpha1.Green, 1)
 		h.setEndpoints(deployv1alpha1.Green, 1)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(previewColor()).To(Equal("blue"))
 		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseDeploying))
 
 		By("keeping traffic on blue while green is ready but its endpoints are not yet listed")
 		h.setReady(deployv1alpha1.Green, 2)
 		version := h.get().ResourceVersion
 		res := h.settle()
+		Expect(previewColor()).To(Equal("green"), "the preview selects green once all of its pods are ready")
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
 		Expect(h.get().ResourceVersion).To(Equal(version), "progress alone is not written within progressReportInterval of the last write")
 		Expect(h.condition(deployv1alpha1.ConditionGreenAvailable).Reason).To(Equal(deployv1alpha1.ReasonProgressing))
@@ -120,6 +123,32 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(st.StableRevision).To(Equal(rev2))
 		Expect(st.History[0].Revision).To(Equal(rev2))
 		Expect(h.events()).To(ContainElement(ContainSubstring("switched from blue to green")))
+	})
+
+	It("points the preview Service at green only in the pass that sees all its pods ready, so their endpoints are computed once", func() {
+		h.rec.Client = &trimmingClient{countingClient: h.client}
+		h.releaseFirst(h.release(imageV1))
+		h.startSecond(imageV2)
+		previewColor := func() string { return h.service(h.name + "-preview").Spec.Selector[deployv1alpha1.LabelColor] }
+
+		By("keeping the preview on blue, the serving colour, while green's pods start")
+		Expect(previewColor()).To(Equal("blue"))
+		h.setReplicaSetReady(deployv1alpha1.Green, 1)
+		h.settle()
+		Expect(previewColor()).To(Equal("blue"))
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+
+		By("moving it to green in the pass that sees green's ReplicaSet fully available, and flipping only once green's endpoints are listed ready")
+		h.setReplicaSetReady(deployv1alpha1.Green, 2)
+		h.reconcile()
+		Expect(previewColor()).To(Equal("green"))
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"), "the EndpointSlice controller has not listed green's pods yet")
+		// envtest runs no EndpointSlice controller: the test writes the preview's slice.
+		h.setEndpoints(deployv1alpha1.Green, 2)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+		Expect(previewColor()).To(Equal("green"))
 	})
 
 	It("flips as soon as green's ReplicaSet is fully available, before its Deployment reports it", func() {

@@ -15,16 +15,38 @@ import (
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-// reconcilePreviewService points the preview Service at the target colour, so its
-// EndpointSlices show how many of the target's pods are ready. Nothing user-facing uses it.
+// reconcilePreviewService points the preview Service at the target colour once every
+// pod of it is ready and available, so its EndpointSlices show the endpoint machinery
+// knows them ready (the gate before the flip); until then it keeps the colour it
+// selects, the serving one after a first release. Pointed at the pods only once they
+// are ready, the EndpointSlice controller lists them in one pass, ready. Pointed at
+// them while they start, it computes the slice as each pod appears and again as it
+// turns ready; when both come within milliseconds (pods ready as soon as they run), the
+// second pass finds the controller's cache behind its own first write and is retried a
+// second later, and the flip waits that second. The smoke test runs only once the gate
+// is open, so it always reaches the target's pods. Nothing else of ours uses it.
 func (r *SoftFactoryReleaseReconciler) reconcilePreviewService(ctx context.Context, s *releaseScope) (stepResult, error) {
-	desired := buildPreviewService(s.release, s.target)
+	desired := buildPreviewService(s.release, s.previewColor())
 	svc, err := r.ensureService(ctx, s, s.previewService, desired)
 	if err != nil {
 		return wait(), err
 	}
 	s.previewService = svc
 	return next(), nil
+}
+
+// previewColor is the colour the preview Service should select now: the target once it
+// is fully available, or when the preview selects no colour of ours yet; else the colour
+// it selects already.
+func (s *releaseScope) previewColor() deployv1alpha1.Color {
+	if s.previewService == nil {
+		return s.target
+	}
+	selected := deployv1alpha1.Color(s.previewService.Spec.Selector[deployv1alpha1.LabelColor])
+	if (selected != deployv1alpha1.Blue && selected != deployv1alpha1.Green) || selected == s.target || s.targetFullyAvailable() {
+		return s.target
+	}
+	return selected
 }
 
 // reconcileActiveService keeps the active Service's ports, type and labels as the spec
