@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +29,7 @@ import (
 // interrupted.
 func (r *SoftFactoryReleaseReconciler) reconcileJobRetention(ctx context.Context, s *releaseScope) (stepResult, error) {
 	live, kept := liveRevisions(s), keptRevisions(s)
+	var deleted []string
 	for _, j := range s.jobs {
 		rev := j.Labels[deployv1alpha1.LabelRevision]
 		// A revision the release may still act on keeps its Jobs until its record is
@@ -45,9 +48,14 @@ func (r *SoftFactoryReleaseReconciler) reconcileJobRetention(ctx context.Context
 		}
 		r.deletedJobs.remember(j.UID, r.Clock.Now())
 		if err == nil {
-			r.event(s, corev1.EventTypeNormal, "DeletedJob", "Delete",
-				"Deleted finished Job %s of revision %s: no colour runs it, and status.revisions keeps what it did", j.Name, rev)
+			deleted = append(deleted, j.Name)
 		}
+	}
+	if len(deleted) > 0 {
+		// One Event per pass, not per Job: a revision's Jobs usually go together.
+		slices.Sort(deleted)
+		r.event(s, corev1.EventTypeNormal, "DeletedJobs", "Delete",
+			"Deleted finished Jobs %s: no colour runs their revisions, and status.revisions keeps what they did", strings.Join(deleted, ", "))
 	}
 	return next(), nil
 }

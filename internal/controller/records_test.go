@@ -317,7 +317,8 @@ var _ = Describe("The records of a revision's steps", func() {
 			Expect(h.job(h.name + "-backup-" + rev)).NotTo(BeNil())
 			Expect(h.job(h.name + "-migrate-" + rev)).NotTo(BeNil())
 		}
-		Expect(h.events()).To(ContainElement(ContainSubstring("Deleted finished Job " + h.name + "-backup-" + rev1)))
+		Expect(h.events()).To(ContainElement(ContainSubstring("Deleted finished Jobs " + h.name + "-backup-" + rev1 + ", " + h.name + "-migrate-" + rev1)),
+			"one Event names the revision's Jobs together")
 	})
 
 	It("deletes the finished Jobs of a revision no colour runs, and keeps its record", func() {

@@ -444,7 +444,15 @@ var (
 		scenario string
 		report   loadReport
 	}
+	// trafficReports are the traffic-timing lines printed after the load table.
+	trafficReports []string
 )
+
+func recordTrafficReport(line string) {
+	loadReportsMu.Lock()
+	defer loadReportsMu.Unlock()
+	trafficReports = append(trafficReports, line)
+}
 
 // loadRate and loadLimit bound every load generator: 20 requests a second, and never
 // longer than 15 minutes even if nobody stops it.
@@ -530,6 +538,9 @@ func printLoadReports() {
 		sort.Strings(versions)
 		fmt.Fprintf(&b, "%-44s %9d %8d %8.1f %8.1f  %s\n", e.scenario, e.report.Requests, e.report.Failures,
 			e.report.P50Millis, e.report.P99Millis, strings.Join(versions, " "))
+	}
+	for _, line := range trafficReports {
+		fmt.Fprintf(&b, "%s\n", line)
 	}
 	_, _ = fmt.Fprint(GinkgoWriter, b.String())
 	_, _ = fmt.Fprint(os.Stdout, b.String())
