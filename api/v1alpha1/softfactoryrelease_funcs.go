@@ -66,6 +66,10 @@ const (
 	// ProgressStartedAnnotation, on a colour's Deployment, holds when it got its current
 	// revision; progressDeadlineSeconds counts from there.
 	ProgressStartedAnnotation = "deploy.softfactory.io/progress-started-at"
+	// EndpointsRequestedAnnotation, on the preview Service, holds the revision for which
+	// the operator asked the EndpointSlice controller to compute the Service's endpoints
+	// again: its target colour was fully available but not listed ready. Once per revision.
+	EndpointsRequestedAnnotation = "deploy.softfactory.io/endpoints-requested-for"
 )
 
 // Components, the value of app.kubernetes.io/component.

@@ -80,22 +80,19 @@ var _ = Describe("A SoftFactory release", func() {
 		green := h.deployment(deployv1alpha1.Green)
 		Expect(green).NotTo(BeNil())
 		Expect(green.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV2))
-		previewColor := func() string { return h.service(h.name + "-preview").Spec.Selector[deployv1alpha1.LabelColor] }
-		Expect(previewColor()).To(Equal("blue"), "the preview keeps the serving colour while green starts")
+		Expect(h.service(h.name + "-preview").Spec.Selector).To(HaveKeyWithValue(deployv1alpha1.LabelColor, "green"))
 
 		By("keeping traffic on blue while one of two green pods is ready")
 		h.setReady(deployv1alpha1.Green, 1)
 		h.setEndpoints(deployv1alpha1.Green, 1)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
-		Expect(previewColor()).To(Equal("blue"))
 		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseDeploying))
 
 		By("keeping traffic on blue while green is ready but its endpoints are not yet listed")
 		h.setReady(deployv1alpha1.Green, 2)
 		version := h.get().ResourceVersion
 		res := h.settle()
-		Expect(previewColor()).To(Equal("green"), "the preview selects green once all of its pods are ready")
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
 		Expect(h.get().ResourceVersion).To(Equal(version), "progress alone is not written within progressReportInterval of the last write")
 		Expect(h.condition(deployv1alpha1.ConditionGreenAvailable).Reason).To(Equal(deployv1alpha1.ReasonProgressing))
@@ -125,30 +122,44 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(h.events()).To(ContainElement(ContainSubstring("switched from blue to green")))
 	})
 
-	It("points the preview Service at green only in the pass that sees all its pods ready, so their endpoints are computed once", func() {
+	It("asks for the preview's endpoints again, once per revision, when green is fully available but not listed ready", func() {
 		h.rec.Client = &trimmingClient{countingClient: h.client}
 		h.releaseFirst(h.release(imageV1))
-		h.startSecond(imageV2)
-		previewColor := func() string { return h.service(h.name + "-preview").Spec.Selector[deployv1alpha1.LabelColor] }
+		rev2 := h.startSecond(imageV2)
+		requested := func() string {
+			return h.service(h.name + "-preview").Annotations[deployv1alpha1.EndpointsRequestedAnnotation]
+		}
 
-		By("keeping the preview on blue, the serving colour, while green's pods start")
-		Expect(previewColor()).To(Equal("blue"))
+		By("asking nothing while green's pods start, nor when its endpoints come with them")
 		h.setReplicaSetReady(deployv1alpha1.Green, 1)
 		h.settle()
-		Expect(previewColor()).To(Equal("blue"))
-		Expect(h.activeSelectorColor()).To(Equal("blue"))
+		Expect(requested()).To(BeEmpty())
 
-		By("moving it to green in the pass that sees green's ReplicaSet fully available, and flipping only once green's endpoints are listed ready")
+		By("asking once when green's ReplicaSet is fully available and the preview lists none of it ready")
 		h.setReplicaSetReady(deployv1alpha1.Green, 2)
-		h.reconcile()
-		Expect(previewColor()).To(Equal("green"))
 		h.settle()
-		Expect(h.activeSelectorColor()).To(Equal("blue"), "the EndpointSlice controller has not listed green's pods yet")
+		Expect(requested()).To(Equal(rev2))
+		Expect(h.activeSelectorColor()).To(Equal("blue"), "the gate still waits for the endpoints")
+		before := h.client.writes.Load()
+		h.reconcile()
+		Expect(h.client.writes.Load()).To(Equal(before), "asked once per revision")
+
+		By("flipping once the EndpointSlice controller lists green ready")
 		// envtest runs no EndpointSlice controller: the test writes the preview's slice.
 		h.setEndpoints(deployv1alpha1.Green, 2)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("green"))
-		Expect(previewColor()).To(Equal("green"))
+	})
+
+	It("does not ask for the preview's endpoints when they are listed ready with green's pods", func() {
+		h.rec.Client = &trimmingClient{countingClient: h.client}
+		h.releaseFirst(h.release(imageV1))
+		h.startSecond(imageV2)
+		h.setEndpoints(deployv1alpha1.Green, 2)
+		h.setReplicaSetReady(deployv1alpha1.Green, 2)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+		Expect(h.service(h.name + "-preview").Annotations).NotTo(HaveKey(deployv1alpha1.EndpointsRequestedAnnotation))
 	})
 
 	It("flips as soon as green's ReplicaSet is fully available, before its Deployment reports it", func() {

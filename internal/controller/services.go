@@ -15,38 +15,47 @@ import (
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-// reconcilePreviewService points the preview Service at the target colour once every
-// pod of it is ready and available, so its EndpointSlices show the endpoint machinery
-// knows them ready (the gate before the flip); until then it keeps the colour it
-// selects, the serving one after a first release. Pointed at the pods only once they
-// are ready, the EndpointSlice controller lists them in one pass, ready. Pointed at
-// them while they start, it computes the slice as each pod appears and again as it
-// turns ready; when both come within milliseconds (pods ready as soon as they run), the
-// second pass finds the controller's cache behind its own first write and is retried a
-// second later, and the flip waits that second. The smoke test runs only once the gate
-// is open, so it always reaches the target's pods. Nothing else of ours uses it.
+// reconcilePreviewService points the preview Service at the target colour, so its
+// EndpointSlices show the endpoint machinery knows the target's pods ready (the gate
+// before the flip). Nothing user-facing uses it; a smoke test calls it once the gate
+// is open.
 func (r *SoftFactoryReleaseReconciler) reconcilePreviewService(ctx context.Context, s *releaseScope) (stepResult, error) {
-	desired := buildPreviewService(s.release, s.previewColor())
+	desired := buildPreviewService(s.release, s.target)
 	svc, err := r.ensureService(ctx, s, s.previewService, desired)
 	if err != nil {
 		return wait(), err
 	}
 	s.previewService = svc
-	return next(), nil
+	return next(), r.requestPreviewEndpoints(ctx, s)
 }
 
-// previewColor is the colour the preview Service should select now: the target once it
-// is fully available, or when the preview selects no colour of ours yet; else the colour
-// it selects already.
-func (s *releaseScope) previewColor() deployv1alpha1.Color {
-	if s.previewService == nil {
-		return s.target
+// requestPreviewEndpoints asks the EndpointSlice controller to compute the preview
+// Service's endpoints again when the target colour is fully available but its slices
+// do not list it ready. That controller computes a Service's slices on every change of
+// its pods; when a pod's start and its readiness come within milliseconds (kwok; a
+// readiness probe that passes at once; two pods ready together), the second pass finds
+// its own cache behind its first write and is retried only after a 1 s back-off, which
+// the flip would wait for. A change of the Service queues a pass at once: an annotation
+// naming the revision, written once per revision. If the controller ever stopped
+// reacting to it, the gate would wait for the retry as before; it never opens sooner.
+func (r *SoftFactoryReleaseReconciler) requestPreviewEndpoints(ctx context.Context, s *releaseScope) error {
+	svc := s.previewService
+	if svc.Annotations[deployv1alpha1.EndpointsRequestedAnnotation] == s.revision || s.settled() ||
+		!s.targetFullyAvailable() || s.readyEndpoints(s.target) >= s.wantReplicas() {
+		return nil
 	}
-	selected := deployv1alpha1.Color(s.previewService.Spec.Selector[deployv1alpha1.LabelColor])
-	if (selected != deployv1alpha1.Blue && selected != deployv1alpha1.Green) || selected == s.target || s.targetFullyAvailable() {
-		return s.target
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{deployv1alpha1.EndpointsRequestedAnnotation: s.revision},
+	}})
+	if err != nil {
+		return err
 	}
-	return selected
+	patched := svc.DeepCopy()
+	if err := r.Patch(ctx, patched, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return err
+	}
+	s.previewService = patched
+	return nil
 }
 
 // reconcileActiveService keeps the active Service's ports, type and labels as the spec
