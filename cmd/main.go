@@ -33,14 +33,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -51,10 +49,12 @@ import (
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/apiwait"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 	"github.com/softfactory/release-operator/internal/controller"
 	"github.com/softfactory/release-operator/internal/eventrecorder"
 	"github.com/softfactory/release-operator/internal/memlimit"
 	"github.com/softfactory/release-operator/internal/metricsauth"
+	"github.com/softfactory/release-operator/internal/monitoring"
 	// +kubebuilder:scaffold:imports
 )
 
@@ -151,7 +151,7 @@ func main() {
 		setupLog.Error(err, "The SoftFactoryRelease CRD is not served")
 		os.Exit(1)
 	}
-	cacheOpts := cacheOptions(watchNamespaces)
+	cacheOpts := cacheshape.Options(splitNamespaces(watchNamespaces)...)
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions,
@@ -164,20 +164,14 @@ func main() {
 		// safe, and it spares the next leader a full lease duration.
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cacheOpts,
-		// A cache entry (ByObject) or Owns() watch for PrometheusRules would make the
-		// manager resolve the kind at start-up and exit where prometheus-operator is not
-		// installed, and a cached client read could start an informer for it at any time.
-		// So the client never reads that kind through the cache: the rule manager reads
-		// the manager's cache itself, only once discovery has seen the CRD and the
-		// controller watches the rules it owns (internal/controller/prometheusrule.go).
-		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&monitoringv1.PrometheusRule{}}}},
+		Client:                        cacheshape.ClientOptions(),
 	})
 	if err != nil {
 		setupLog.Error(err, "Failed to create manager")
 		os.Exit(1)
 	}
 
-	rules, err := controller.NewPrometheusRuleManager(mgr, cacheOpts.DefaultNamespaces)
+	rules, err := monitoring.NewRuleManager(mgr, clock.RealClock{}, cacheOpts.DefaultNamespaces)
 	if err != nil {
 		setupLog.Error(err, "Failed to set up the PrometheusRule manager")
 		os.Exit(1)
@@ -234,49 +228,13 @@ type startupGarbage manager.RunnableFunc
 func (f startupGarbage) Start(ctx context.Context) error { return f(ctx) }
 func (startupGarbage) NeedLeaderElection() bool          { return false }
 
-// cacheOptions keep the operator small in a big cluster: child kinds are cached only
-// when they carry the operator's managed-by label, managedFields are dropped before
-// objects enter the cache, Deployments are trimmed, and Secrets are never cached (nor
-// read) at all.
-func cacheOptions(watchNamespaces string) cache.Options {
-	owned := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{
-		deployv1alpha1.LabelManagedBy: deployv1alpha1.ManagedBy,
-	})}
-	// The colours' Deployments are cached without their pod templates (most of their
-	// size); the reconciler reads one in full before it patches its template.
-	deployments := owned
-	deployments.Transform = controller.TrimDeployment
-	// Their ReplicaSets carry the pod template's labels, managed-by among them; the
-	// promotion gate reads only their counts.
-	replicaSets := owned
-	replicaSets.Transform = controller.TrimReplicaSet
-	// The release's Jobs are cached without their pod templates (a backup Job carries
-	// its whole script): passes read their names, labels, annotations and status.
-	jobs := owned
-	jobs.Transform = controller.TrimJob
-	// The release's pods (API and Jobs') carry the pod template's labels; a pass reads
-	// their container states only.
-	pods := owned
-	pods.Transform = controller.TrimPod
-	opts := cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:         deployments,
-			&appsv1.ReplicaSet{}:         replicaSets,
-			&batchv1.Job{}:               jobs,
-			&batchv1.CronJob{}:           owned,
-			&corev1.Service{}:            owned,
-			&corev1.Pod{}:                pods,
-			&discoveryv1.EndpointSlice{}: owned,
-		},
-	}
-	if watchNamespaces != "" {
-		opts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range strings.Split(watchNamespaces, ",") {
-			if ns = strings.TrimSpace(ns); ns != "" {
-				opts.DefaultNamespaces[ns] = cache.Config{}
-			}
+// splitNamespaces reads --watch-namespaces: comma-separated, blanks ignored.
+func splitNamespaces(list string) []string {
+	var out []string
+	for _, ns := range strings.Split(list, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			out = append(out, ns)
 		}
 	}
-	return opts
+	return out
 }

@@ -107,3 +107,29 @@ const (
 	// colour is stopped until it is done.
 	ReasonRestoring = "Restoring"
 )
+
+// Reasons of MonitoringReady.
+const (
+	// ReasonRuleReady: the release's PrometheusRule carries the runbook's alerts.
+	ReasonRuleReady = "RuleReady"
+	// ReasonDisabled: spec.monitoring.prometheusRule.enabled is false; no rule is kept.
+	ReasonDisabled = "Disabled"
+	// ReasonPrometheusRuleCRDMissing: prometheus-operator is not installed; the alerts
+	// are skipped and created once the CRD appears. The release goes on.
+	ReasonPrometheusRuleCRDMissing = "PrometheusRuleCRDMissing"
+)
+
+// Reasons of the Events the operator records for actions it took (beside the condition
+// reasons above, which Events of condition changes carry).
+const (
+	ReasonBackupTooOld    = "BackupTooOld"
+	ReasonDeploying       = "Deploying"
+	ReasonScaledDown      = "ScaledDown"
+	ReasonDeletedJobs     = "DeletedJobs"
+	ReasonJobCreated      = "JobCreated"
+	ReasonRestored        = "Restored"
+	ReasonRestoreFailed   = "RestoreFailed"
+	ReasonStoppingWriters = "StoppingWriters"
+	ReasonResumingWriters = "ResumingWriters"
+	ReasonResumedWriters  = "ResumedWriters"
+)

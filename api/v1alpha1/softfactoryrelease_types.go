@@ -58,7 +58,10 @@ type SoftFactoryReleaseSpec struct {
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port,omitempty"`
 
-	// healthCheck configures the readiness and liveness probes. Defaults to GET /health.
+	// healthCheck configures the readiness probe, the runbook's health check: GET /health
+	// by default. The liveness and startup probes only check that the port accepts
+	// connections (a health path that checks the database would restart every pod when
+	// the database blips); liveness uses this period and timeout, three times the failures.
 	// +optional
 	// +kubebuilder:default={}
 	HealthCheck HealthCheckSpec `json:"healthCheck,omitempty"`

@@ -13,64 +13,14 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-name=${1:-softfactory-bench}
-nodes=${2:-4}
-export KWOK_WORKDIR=${KWOK_WORKDIR:-$repo/.cache/kwok}
+# shellcheck source=hack/lib/kwok-cluster.sh
+source "$repo/hack/lib/kwok-cluster.sh"
 
-bin=$("$repo/hack/install-controlplane.sh" cluster)
-export KWOK_KUBECTL_BINARY=$bin/kubectl
-
-cluster_dir=$KWOK_WORKDIR/clusters/$name
-kubeconfig=$cluster_dir/kubeconfig.yaml
-log=$KWOK_WORKDIR/$name-kwokctl.log
 # BENCH_COMPONENT_QPS=default keeps the controller-manager's and scheduler's default
 # rate limits (test/bench/kwokctl-bench-default-qps.yaml), for comparison.
 options=$repo/test/bench/kwokctl-bench.yaml
 if [[ "${BENCH_COMPONENT_QPS:-raised}" == default ]]; then
   options=$repo/test/bench/kwokctl-bench-default-qps.yaml
 fi
-configs=("$options" "$repo/config/kwok/stages-kwok-fast.yaml" "$repo/config/kwok/stages-softfactory.yaml")
-mkdir -p "$KWOK_WORKDIR"
-
-kwokctl() { "$bin/kwokctl" "$@" --name "$name" >>"$log" 2>&1; }
-kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
-ready() { [[ -f "$kubeconfig" ]] && kubectl get --raw /readyz >/dev/null 2>&1; }
-fail() {
-  echo "bench cluster-up: $*; kwokctl's log follows ($log)" >&2
-  tail -n 40 "$log" >&2 || true
-  exit 1
-}
-
-checksum=$(cat "${configs[@]}" | sha256sum | cut -d' ' -f1)
-if [[ -d "$cluster_dir" && "$(cat "$cluster_dir/softfactory-config.sha256" 2>/dev/null)" != "$checksum" ]]; then
-  echo "Recreating cluster $name: its kwok configs changed since it was made." >&2
-  "$repo/hack/cluster-down.sh" "$name" >&2
-fi
-if [[ -d "$cluster_dir" ]] && ! ready; then
-  echo "Cluster $name exists but does not answer; recreating it." >&2
-  "$repo/hack/cluster-down.sh" "$name" >&2
-fi
-
-if [[ ! -d "$cluster_dir" ]]; then
-  echo "Creating cluster $name (kwokctl, binary runtime, $(basename "$options")) in $KWOK_WORKDIR..." >&2
-  config_flags=()
-  for c in "${configs[@]}"; do config_flags+=(--config "$c"); done
-  kwokctl create cluster "${config_flags[@]}" \
-    --kubeconfig '' \
-    --etcd-binary "$bin/etcd" \
-    --kube-apiserver-binary "$bin/kube-apiserver" \
-    --kube-controller-manager-binary "$bin/kube-controller-manager" \
-    --kube-scheduler-binary "$bin/kube-scheduler" \
-    --kwok-controller-binary "$bin/kwok" \
-    --wait 2m || fail "kwokctl create cluster failed"
-  echo "$checksum" >"$cluster_dir/softfactory-config.sha256"
-fi
-ready || fail "cluster $name is not ready"
-
-kwokctl scale node --replicas "$nodes" || fail "kwokctl scale node failed"
-kubectl wait --for=condition=Ready node --all --timeout=300s >/dev/null || fail "the nodes did not become Ready"
-kubectl wait --for=create serviceaccount/default -n default --timeout=60s >/dev/null ||
-  fail "the default ServiceAccount was not created"
-
-echo "Cluster $name is up with $nodes nodes: $(kubectl config view -o jsonpath='{.clusters[0].cluster.server}')" >&2
-echo "$kubeconfig"
+kwok_cluster_up "$repo" "${1:-softfactory-bench}" "${2:-4}" 300s \
+  "$options" "$repo/config/kwok/stages-kwok-fast.yaml" "$repo/config/kwok/stages-softfactory.yaml"

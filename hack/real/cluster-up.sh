@@ -132,6 +132,14 @@ if [[ -d "$cpuset$cgroup_root" ]]; then
   cat "$cpuset/cpuset.cpus" >"$cpuset$cgroup_root/cpuset.cpus"
   cat "$cpuset/cpuset.mems" >"$cpuset$cgroup_root/cpuset.mems"
 fi
+# The pods' share of the CPU against the host's own processes. On a node the pods own
+# most of the CPU (system daemons get a reservation); here, by default, all the pods
+# together weigh as much as any one host process (a compiler, the test's control
+# plane), and a busy moment starved the app for seconds: a request timed out during a
+# backup. Four processes' worth: pods first, the control plane still never starved.
+if [[ -w "/sys/fs/cgroup/cpu$cgroup_root/cpu.shares" ]]; then
+  echo 4096 >"/sys/fs/cgroup/cpu$cgroup_root/cpu.shares"
+fi
 
 # --- containerd, with the CRI settings this machine needs.
 log "Starting containerd..."

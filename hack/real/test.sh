@@ -36,7 +36,7 @@ start=$SECONDS
 cd "$repo"
 # The test binary is built here, on the host, where the Go module proxy can be reached.
 # In the background and waited for, so that a TERM to this script is handled at once.
-go test -tags real ./test/real -v -count=1 -timeout 75m -ginkgo.v "$@" &
+go test -tags real ./test/real -v -count=1 -timeout 30m -ginkgo.v "$@" &
 suite=$!
 wait "$suite"
 echo "test-real: suite finished in $((SECONDS - start))s" >&2

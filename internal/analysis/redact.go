@@ -14,22 +14,68 @@ import (
 // userinfo is the user:password@ part of a URL that does not parse.
 var userinfo = regexp.MustCompile(`://[^/?#@]*@`)
 
-// RedactURL is the address as it may be shown: the password replaced by "xxxxx" (as
-// net/url's Redacted does), or, for a URL that does not parse, all of its user info.
+// A proxy in front of Prometheus may take its credential in the query instead
+// (?token=..., ?api_key=...): a parameter whose name says so is as secret as a password.
+var secretParam = regexp.MustCompile(`(?i)token|key|secret|pass|auth|sig|credential`)
+
+// RedactURL is the address as it may be shown: the password and secret query parameters
+// replaced by "xxxxx" (as net/url's Redacted does for the password), or, for a URL that
+// does not parse, all of its user info and query.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return userinfo.ReplaceAllString(raw, "://xxxxx@")
+		shown := userinfo.ReplaceAllString(raw, "://xxxxx@")
+		if before, _, ok := strings.Cut(shown, "?"); ok {
+			shown = before + "?xxxxx"
+		}
+		return shown
 	}
-	return u.Redacted()
+	shown := *u
+	shown.RawQuery = redactQuery(u.RawQuery)
+	return shown.Redacted()
 }
 
-// redactIn removes the address's password from text, such as an error that quotes the
+// redactQuery replaces the values of secret parameters, keeping the query's order.
+func redactQuery(query string) string {
+	if query == "" {
+		return ""
+	}
+	parts := strings.Split(query, "&")
+	for i, part := range parts {
+		if name, _, ok := strings.Cut(part, "="); ok && secretParam.MatchString(name) {
+			parts[i] = name + "=xxxxx"
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// querySecrets are the values of the secret parameters, as written and as decoded.
+func querySecrets(raw string) []string {
+	_, query, ok := strings.Cut(raw, "?")
+	if !ok {
+		return nil
+	}
+	query, _, _ = strings.Cut(query, "#")
+	var secrets []string
+	for _, part := range strings.Split(query, "&") {
+		name, value, ok := strings.Cut(part, "=")
+		if !ok || !secretParam.MatchString(name) || value == "" {
+			continue
+		}
+		secrets = append(secrets, value)
+		if decoded, err := url.QueryUnescape(value); err == nil && decoded != value {
+			secrets = append(secrets, decoded)
+		}
+	}
+	return secrets
+}
+
+// redactIn removes the address's password and secret parameters from text, such as an error that quotes the
 // URL (url.Parse quotes it whole; net/http strips the password, but a client library
 // may not): the password as written in the URL, and as decoded.
 func redactIn(text, raw string) string {
 	text = strings.ReplaceAll(text, raw, RedactURL(raw))
-	var secrets []string
+	secrets := querySecrets(raw)
 	if m := userinfo.FindString(raw); m != "" {
 		info := strings.TrimSuffix(strings.TrimPrefix(m, "://"), "@")
 		if _, written, ok := strings.Cut(info, ":"); ok {

@@ -75,6 +75,15 @@ func TestPrometheusPasswordIsNeverInACheckMessage(t *testing.T) {
 		assertRedacted(t, message, "Prometheus at "+shown+" answered with an error")
 	})
 
+	t.Run("a token in the query, and a server error", func(t *testing.T) {
+		server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "upstream down", http.StatusBadGateway)
+		}))
+		defer server.Close()
+		message := evaluateOnce(t, server.URL+"/?token="+secret, 0)
+		assertRedacted(t, message, "Prometheus at "+server.URL+"/?token=xxxxx answered with an error")
+	})
+
 	t.Run("a URL that does not parse", func(t *testing.T) {
 		message := evaluateOnce(t, "http://admin:"+secret+"@127.0.0.1:"+strconv.Itoa(99999)+"x", 0)
 		assertRedacted(t, message, "prometheusURL \"http://xxxxx@127.0.0.1:99999x\" is not usable")
@@ -83,10 +92,14 @@ func TestPrometheusPasswordIsNeverInACheckMessage(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	for raw, want := range map[string]string{
-		"https://prometheus.monitoring:9090":             "https://prometheus.monitoring:9090",
-		"https://admin:" + secret + "@prometheus:9090/p": "https://admin:xxxxx@prometheus:9090/p",
-		"https://reader@prometheus:9090":                 "https://reader@prometheus:9090",
-		"https://admin:" + secret + "@prometheus:port":   "https://xxxxx@prometheus:port",
+		"https://prometheus.monitoring:9090":                                   "https://prometheus.monitoring:9090",
+		"https://admin:" + secret + "@prometheus:9090/p":                       "https://admin:xxxxx@prometheus:9090/p",
+		"https://reader@prometheus:9090":                                       "https://reader@prometheus:9090",
+		"https://admin:" + secret + "@prometheus:port":                         "https://xxxxx@prometheus:port",
+		"https://prometheus:9090/p?token=" + secret + "&dedup=true":            "https://prometheus:9090/p?token=xxxxx&dedup=true",
+		"https://prometheus:9090/?Api_Key=" + secret:                           "https://prometheus:9090/?Api_Key=xxxxx",
+		"https://prometheus:9090/?orgId=1":                                     "https://prometheus:9090/?orgId=1",
+		"https://admin:" + secret + "@prometheus:port/?access_token=" + secret: "https://xxxxx@prometheus:port/?xxxxx",
 	} {
 		if got := RedactURL(raw); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)

@@ -78,33 +78,27 @@ func (r *SoftFactoryReleaseReconciler) reconcilePrePromotionAnalysis(ctx context
 		return next(), nil
 	}
 	a := analysisFor(s, deployv1alpha1.AnalysisPrePromotion)
-	wait := time.Duration(0)
+	nextCheck := time.Duration(0)
 	if a.Result == deployv1alpha1.AnalysisRunning {
-		wait = r.evaluateOnce(ctx, s, *spec, a, s.target)
+		nextCheck = r.evaluateOnce(ctx, s, *spec, a, s.target)
 	}
 	switch a.Result {
 	case deployv1alpha1.AnalysisPassed:
 		return next(), nil
 	case deployv1alpha1.AnalysisFailed:
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  deployv1alpha1.ReasonAnalysisFailed,
-			message: fmt.Sprintf("Pre-promotion analysis of %s failed (%s); traffic never moved and %s keeps serving.",
-				s.release.DeploymentName(s.target), a.Message, servingDescription(s)),
-		}
-		return stepResult{}, r.applyFailurePolicy(ctx, s)
+		s.failure = s.failed(deployv1alpha1.ReasonAnalysisFailed,
+			fmt.Sprintf("Pre-promotion analysis of %s failed (%s);", s.release.DeploymentName(s.target), a.Message),
+			"traffic never moved", "")
+		return wait(), r.applyFailurePolicy(ctx, s)
 	}
 	s.analysisRunning = true
-	if deadline := s.green.deadline; !deadline.IsZero() && !s.now.Before(deadline) {
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  deployv1alpha1.ReasonAnalysisInconclusive,
-			message: fmt.Sprintf("Pre-promotion analysis of %s reached no verdict within the progress deadline (last: %s); traffic never moved and %s keeps serving.",
-				s.release.DeploymentName(s.target), a.Message, servingDescription(s)),
-		}
-		return stepResult{}, r.applyFailurePolicy(ctx, s)
+	if deadline := s.targetAvailability.deadline; !deadline.IsZero() && !s.now.Before(deadline) {
+		s.failure = s.failed(deployv1alpha1.ReasonAnalysisInconclusive,
+			fmt.Sprintf("Pre-promotion analysis of %s reached no verdict within the progress deadline (last: %s);", s.release.DeploymentName(s.target), a.Message),
+			"traffic never moved", "")
+		return wait(), r.applyFailurePolicy(ctx, s)
 	}
-	return waitFor(wait), nil
+	return waitFor(nextCheck), nil
 }
 
 // reconcilePostPromotionAnalysis runs the checks against the new active colour for the
@@ -122,16 +116,16 @@ func (r *SoftFactoryReleaseReconciler) reconcilePostPromotionAnalysis(ctx contex
 	}
 	promotedAt := promotedAtOf(s).Time
 	windowEnd := promotedAt.Add(time.Duration(spec.WindowSeconds) * time.Second)
-	wait := time.Duration(0)
+	nextCheck := time.Duration(0)
 	if a.Result == deployv1alpha1.AnalysisRunning {
-		wait = r.evaluateOnce(ctx, s, spec.AnalysisSpec, a, s.activeColor)
+		nextCheck = r.evaluateOnce(ctx, s, spec.AnalysisSpec, a, s.activeColor)
 		if a.Result == deployv1alpha1.AnalysisPassed {
 			// Passing runs do not end the window early: it is a window of watching.
 			a.Result = deployv1alpha1.AnalysisRunning
 		}
 	}
 	if a.Result == deployv1alpha1.AnalysisFailed {
-		return wait0(), r.rollBack(ctx, s, a.Message)
+		return wait(), r.rollBack(ctx, s, a.Message)
 	}
 	if !s.now.Before(windowEnd) {
 		a.Result = deployv1alpha1.AnalysisPassed
@@ -139,10 +133,8 @@ func (r *SoftFactoryReleaseReconciler) reconcilePostPromotionAnalysis(ctx contex
 	}
 	s.analysisRunning = true
 	// The old colour must not scale down while the window is open: hold the later steps.
-	return waitFor(min(wait, windowEnd.Sub(s.now))), nil
+	return waitFor(min(nextCheck, windowEnd.Sub(s.now))), nil
 }
-
-func wait0() stepResult { return stepResult{} }
 
 // rollBack flips traffic back to the old colour after a failed post-promotion analysis.
 // It only does so when the old colour is still fully up; otherwise it says so and

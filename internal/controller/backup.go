@@ -32,7 +32,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 	if stale, age := backupTooOld(s, rec); stale {
 		// The dump would not be the database the migration runs on any more (paused
 		// after the backup, an operator down for a while): take it again first.
-		r.event(s, corev1.EventTypeNormal, "BackupTooOld", "Backup",
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonBackupTooOld, "Backup",
 			"The backup %s of revision %s is %s old, more than spec.backup.maxAge (%s): taking a new one before the migration",
 			rec.Backup.File, s.revision, age.Round(1e9), rel.Spec.Backup.BackupMaxAge())
 		if _, err := r.startBackup(ctx, s, rec.Backup.Attempt+1); err != nil {
@@ -56,13 +56,9 @@ func (r *SoftFactoryReleaseReconciler) reconcileBackup(ctx context.Context, s *r
 		return next(), nil
 	case jobFailed:
 		s.backup.message = s.jobLastWords(job, s.backup.message)
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  deployv1alpha1.ReasonBackupFailed,
-			message: fmt.Sprintf("Backup Job %s failed (%s). No migration was run and %s keeps serving. "+
-				"Check `kubectl logs job/%s` (database reachable? volume full?), fix it, then apply a new spec to retry.",
-				rec.Backup.JobName, s.backup.message, servingDescription(s), rec.Backup.JobName),
-		}
+		s.failure = s.failed(deployv1alpha1.ReasonBackupFailed,
+			fmt.Sprintf("Backup Job %s failed (%s).", rec.Backup.JobName, s.backup.message), "No migration was run",
+			fmt.Sprintf("Check `kubectl logs job/%s` (database reachable? volume full?), fix it, then apply a new spec to retry.", rec.Backup.JobName))
 		return wait(), nil
 	case jobRunning:
 		return r.watchRunningJob(s, job, issue, recheck, backupNeverStarted)
@@ -103,12 +99,4 @@ func backupTooOld(s *releaseScope, rec *deployv1alpha1.RevisionRecord) (bool, ti
 	}
 	age := s.now.Sub(rec.Backup.FinishedAt.Time)
 	return age > rel.Spec.Backup.BackupMaxAge(), age
-}
-
-// servingDescription says which colour keeps serving, for failure messages.
-func servingDescription(s *releaseScope) string {
-	if s.activeColor == "" {
-		return "nothing (this is the first release)"
-	}
-	return fmt.Sprintf("%s (revision %s)", s.activeColor, deploymentRevision(s.deployments[s.activeColor]))
 }

@@ -109,18 +109,23 @@ func TestDeploymentBuilder(t *testing.T) {
 		{"recommended labels", pod.Labels[deployv1alpha1.LabelManagedBy] == deployv1alpha1.ManagedBy && pod.Labels[deployv1alpha1.LabelInstance] == "softfactory" && pod.Labels[deployv1alpha1.LabelComponent] == "app"},
 		{"readiness probe on the health path", api.ReadinessProbe.HTTPGet.Path == "/health" && api.ReadinessProbe.HTTPGet.Port.StrVal == "http"},
 		{"liveness more patient than readiness", api.LivenessProbe.FailureThreshold > api.ReadinessProbe.FailureThreshold},
+		// A database blip fails the health path: it must take pods out of the endpoints, not
+		// restart them all.
+		{"liveness never asks the health path (it checks the database)", api.LivenessProbe.HTTPGet == nil && api.LivenessProbe.TCPSocket != nil && api.LivenessProbe.TCPSocket.Port.StrVal == "http"},
+		{"a startup probe holds liveness until the port opens", api.StartupProbe != nil && api.StartupProbe.TCPSocket != nil &&
+			api.StartupProbe.PeriodSeconds*api.StartupProbe.FailureThreshold >= 60},
 		{"app port", api.Ports[0].ContainerPort == 8000},
 		{"DATABASE_URL only by secretKeyRef", api.Env[0].Name == "DATABASE_URL" && api.Env[0].Value == "" && api.Env[0].ValueFrom.SecretKeyRef.Name == "softfactory-db"},
 		{"sidecar kept", len(pod.Spec.Containers) == 2 && pod.Spec.Containers[1].Name == "nginx"},
 		{"revision annotated", d.Annotations[deployv1alpha1.RevisionAnnotation] == "0123456789"},
-		{"spec hash annotated", d.Annotations[specHashAnnotation] != ""},
+		{"spec hash annotated", d.Annotations[deployv1alpha1.SpecHashAnnotation] != ""},
 	}
 	for _, c := range checks {
 		if !c.ok {
 			t.Errorf("deployment: %s", c.name)
 		}
 	}
-	if buildDeployment(r, deployv1alpha1.Green, "0123456789", 4).Annotations[specHashAnnotation] != d.Annotations[specHashAnnotation] {
+	if buildDeployment(r, deployv1alpha1.Green, "0123456789", 4).Annotations[deployv1alpha1.SpecHashAnnotation] != d.Annotations[deployv1alpha1.SpecHashAnnotation] {
 		t.Error("the builder is not deterministic")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
@@ -59,54 +58,12 @@ var _ = Describe("Reading the release from a lagging cache", func() {
 		Expect(h.events()).To(BeEmpty(), "nothing announced twice from the release two writes back")
 
 		By("the informer delivering the newest version: the written copy is dropped")
-		h.rec.statusWrites.delivered(h.get())
-		_, held := h.rec.statusWrites.byRelease.Load(client.ObjectKeyFromObject(before))
-		Expect(held).To(BeFalse())
+		h.rec.statusWrites.Delivered(h.get())
+		Expect(h.rec.statusWrites.Held()).To(BeZero())
 		lagging.snapshot = nil
 		h.settle()
 		Expect(h.jobs(deployv1alpha1.ComponentBackup)).To(HaveLen(1))
 		Expect(h.jobs(deployv1alpha1.ComponentMigration)).To(HaveLen(1))
 		Expect(h.events()).To(BeEmpty())
-	})
-})
-
-var _ = Describe("The copies of written releases", func() {
-	It("are dropped as soon as the cache holds the write, however the news arrives", func() {
-		var w statusWrites
-		held := func() int {
-			n := 0
-			w.byRelease.Range(func(_, _ any) bool { n++; return true })
-			return n
-		}
-		written := func(name, rv string) *deployv1alpha1.SoftFactoryRelease {
-			r := &deployv1alpha1.SoftFactoryRelease{}
-			r.Namespace, r.Name, r.ResourceVersion = "prod", name, rv
-			r.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "softfactory-release-operator"}}
-			return r
-		}
-
-		w.wrote("1", written("a", "2"))
-		Expect(w.newest(written("a", "1")).ResourceVersion).To(Equal("2"), "the cache still holds the replaced version")
-		v, _ := w.byRelease.Load(client.ObjectKey{Namespace: "prod", Name: "a"})
-		Expect(v.(*statusWrite).written.ManagedFields).To(BeEmpty())
-		w.delivered(written("a", "1"))
-		Expect(held()).To(Equal(1), "a resync of the replaced version drops nothing")
-		w.delivered(written("a", "2"))
-		Expect(held()).To(BeZero(), "the informer delivered the write")
-
-		w.wrote("5", written("b", "6"))
-		Expect(w.newest(written("b", "6")).ResourceVersion).To(Equal("6"))
-		Expect(held()).To(BeZero(), "a pass found the write in the cache")
-
-		By("a cache two writes behind")
-		w.wrote("10", written("c", "11"))
-		Expect(w.newest(written("c", "10")).ResourceVersion).To(Equal("11"))
-		w.wrote("11", written("c", "12")) // the pass acted on 11 and wrote 12
-		w.delivered(written("c", "10"))
-		Expect(w.newest(written("c", "10")).ResourceVersion).To(Equal("12"), "10 is older than both writes")
-		w.delivered(written("c", "11"))
-		Expect(w.newest(written("c", "11")).ResourceVersion).To(Equal("12"))
-		w.delivered(written("c", "12"))
-		Expect(held()).To(BeZero())
 	})
 })

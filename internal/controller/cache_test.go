@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,51 +9,14 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 )
-
-// trimmingClient hands the reconciler Deployments, ReplicaSets and Jobs as the operator's
-// cache holds them, through TrimDeployment, TrimReplicaSet and TrimJob; envtest's direct
-// client returns
-// them whole.
-type trimmingClient struct {
-	*countingClient
-}
-
-func (c *trimmingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if err := c.countingClient.Get(ctx, key, obj, opts...); err != nil {
-		return err
-	}
-	return trimForCache(obj)
-}
-
-// trimForCache applies the cache transforms of the kinds the reconciler reads trimmed.
-func trimForCache(obj any) error {
-	if _, err := TrimDeployment(obj); err != nil {
-		return err
-	}
-	if _, err := TrimJob(obj); err != nil {
-		return err
-	}
-	if _, err := TrimPod(obj); err != nil {
-		return err
-	}
-	_, err := TrimReplicaSet(obj)
-	return err
-}
-
-func (c *trimmingClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	if err := c.countingClient.List(ctx, list, opts...); err != nil {
-		return err
-	}
-	return meta.EachListItem(list, func(obj runtime.Object) error { return trimForCache(obj) })
-}
 
 var _ = Describe("Jobs trimmed in the cache", func() {
 	It("keep their metadata, selector and status, and drop the pod template with its script", func() {
@@ -62,7 +24,7 @@ var _ = Describe("Jobs trimmed in the cache", func() {
 		j := buildBackupJob(r, "0123456789", "softfactory-0123456789-20261125T120000Z.dump")
 		j.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"batch.kubernetes.io/controller-uid": "u"}}
 		j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
-		out, err := TrimJob(j)
+		out, err := cacheshape.TrimJob(j)
 		Expect(err).NotTo(HaveOccurred())
 		trimmed := out.(*batchv1.Job)
 		Expect(trimmed.Spec.Template.Spec.Containers).To(BeEmpty())
@@ -78,10 +40,10 @@ var _ = Describe("Deployments trimmed in the cache", func() {
 		h := newHarness()
 		r := h.release(imageV1)
 		d := buildDeployment(r, deployv1alpha1.Blue, "abc", 2)
-		out, err := TrimDeployment(d)
+		out, err := cacheshape.TrimDeployment(d)
 		Expect(err).NotTo(HaveOccurred())
 		trimmed := out.(*appsv1.Deployment)
-		Expect(trimmed.Annotations).To(HaveKey(specHashAnnotation))
+		Expect(trimmed.Annotations).To(HaveKey(deployv1alpha1.SpecHashAnnotation))
 		Expect(*trimmed.Spec.Replicas).To(Equal(int32(2)))
 		Expect(trimmed.Spec.Template.Spec.Containers).To(HaveLen(1))
 		Expect(trimmed.Spec.Template.Spec.Containers[0].Image).To(Equal(imageV1))
@@ -101,7 +63,7 @@ var _ = Describe("Deployments trimmed in the cache", func() {
 				Template: *template},
 			Status: appsv1.ReplicaSetStatus{Replicas: 2, ReadyReplicas: 2},
 		}
-		out, err := TrimReplicaSet(rs)
+		out, err := cacheshape.TrimReplicaSet(rs)
 		Expect(err).NotTo(HaveOccurred())
 		trimmed := out.(*appsv1.ReplicaSet)
 		Expect(trimmed.Labels).To(HaveKeyWithValue(deployv1alpha1.LabelRevision, "abc"))
@@ -111,16 +73,16 @@ var _ = Describe("Deployments trimmed in the cache", func() {
 		Expect(trimmed.Spec.Template.Spec.Containers).To(BeEmpty())
 		Expect(trimmed.Status.ReadyReplicas).To(Equal(int32(2)))
 
-		trimmedDeployment, err := TrimDeployment(d)
+		trimmedDeployment, err := cacheshape.TrimDeployment(d)
 		Expect(err).NotTo(HaveOccurred())
-		hash := cachedTemplateHash(&trimmedDeployment.(*appsv1.Deployment).Spec.Template)
+		hash := cacheshape.TemplateHash(&trimmedDeployment.(*appsv1.Deployment).Spec.Template)
 		Expect(hash).NotTo(BeEmpty())
-		Expect(cachedTemplateHash(&trimmed.Spec.Template)).To(Equal(hash), "the ReplicaSet's copy differs only by the pod-template-hash label")
+		Expect(cacheshape.TemplateHash(&trimmed.Spec.Template)).To(Equal(hash), "the ReplicaSet's copy differs only by the pod-template-hash label")
 
 		other := buildDeployment(h.release(imageV2), deployv1alpha1.Blue, "def", 2)
-		trimmedOther, err := TrimDeployment(other)
+		trimmedOther, err := cacheshape.TrimDeployment(other)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(cachedTemplateHash(&trimmedOther.(*appsv1.Deployment).Spec.Template)).NotTo(Equal(hash))
+		Expect(cacheshape.TemplateHash(&trimmedOther.(*appsv1.Deployment).Spec.Template)).NotTo(Equal(hash))
 	})
 
 	It("replaces the template whole without reading it, keeps others' metadata, and writes nothing once settled", func() {
@@ -130,7 +92,6 @@ var _ = Describe("Deployments trimmed in the cache", func() {
 			NodeSelector: map[string]string{"zone": "a", "disk": "ssd"},
 			Annotations:  map[string]string{"example.com/scrape": "true"},
 		}
-		h.rec.Client = &trimmingClient{countingClient: h.client}
 		h.releaseFirst(r)
 		h.startSecond(imageV2)
 		h.makeColorAvailable(deployv1alpha1.Green)
@@ -165,5 +126,43 @@ var _ = Describe("Deployments trimmed in the cache", func() {
 		before := h.client.writes.Load()
 		h.reconcile()
 		Expect(h.client.writes.Load()).To(Equal(before))
+	})
+})
+
+var _ = Describe("Objects read from the cache", func() {
+	It("cannot be written back whole: the API server refuses the trimmed copy and the stored object keeps its template", func() {
+		h := newHarness()
+		h.create(h.release(imageV1))
+		r := h.get() // as the API server defaulted it
+		deployment := buildDeployment(r, deployv1alpha1.Blue, "abc", 2)
+		job := buildBackupJob(r, "0123456789", "softfactory-0123456789-20261125T120000Z.dump")
+		template := deployment.Spec.Template.DeepCopy()
+		template.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = "5d9c7"
+		replicaSet := &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{Name: deployment.Name + "-5d9c7", Namespace: h.ns, Labels: template.Labels},
+			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: template.Labels},
+				Template: *template},
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: deployment.Name + "-5d9c7-x2k4q", Namespace: h.ns, Labels: template.Labels},
+			Spec:       *template.Spec.DeepCopy(),
+		}
+		cached := newCachedClient()
+		for _, obj := range []client.Object{deployment, job, replicaSet, pod} {
+			Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+			fromCache := obj.DeepCopyObject().(client.Object)
+			Expect(cached.Get(ctx, client.ObjectKeyFromObject(obj), fromCache)).To(Succeed())
+
+			err := k8sClient.Update(ctx, fromCache)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%T: an Update of the cached copy must be refused, got %v", obj, err)
+
+			stored := obj.DeepCopyObject().(client.Object)
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), stored)).To(Succeed())
+			Expect(stored.GetResourceVersion()).To(Equal(obj.GetResourceVersion()), "%T was not written", obj)
+		}
+		stored := &appsv1.Deployment{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(deployment), stored)).To(Succeed())
+		Expect(stored.Spec.Template.Spec.Containers[0].ReadinessProbe).NotTo(BeNil())
+		Expect(stored.Spec.Template.Annotations).NotTo(HaveKey(cacheshape.TemplateHashAnnotation), "the cache's hash never reaches the API server")
 	})
 })

@@ -3,22 +3,22 @@ package controller
 import (
 	"fmt"
 
-	metav1 "k8s.io/apimachinery/pkg/api/meta"
-	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-func cond(t string, ok bool, reason, msg string, args ...any) v1.Condition {
-	status := v1.ConditionFalse
+func cond(t string, ok bool, reason, msg string, args ...any) metav1.Condition {
+	status := metav1.ConditionFalse
 	if ok {
-		status = v1.ConditionTrue
+		status = metav1.ConditionTrue
 	}
-	return v1.Condition{Type: t, Status: status, Reason: reason, Message: fmt.Sprintf(msg, args...)}
+	return metav1.Condition{Type: t, Status: status, Reason: reason, Message: fmt.Sprintf(msg, args...)}
 }
 
 // backupCondition: was this revision's pre-migration dump taken and verified?
-func backupCondition(s *releaseScope) v1.Condition {
+func backupCondition(s *releaseScope) metav1.Condition {
 	b := s.backup
 	switch b.phase {
 	case jobNotRequired:
@@ -39,7 +39,7 @@ func backupCondition(s *releaseScope) v1.Condition {
 }
 
 // migrationCondition: did this revision's migration run?
-func migrationCondition(s *releaseScope) v1.Condition {
+func migrationCondition(s *releaseScope) metav1.Condition {
 	m := s.migration
 	switch m.phase {
 	case jobNotRequired:
@@ -58,19 +58,21 @@ func migrationCondition(s *releaseScope) v1.Condition {
 	}
 }
 
-// greenCondition: is the colour for this revision fully available behind the preview Service?
-func greenCondition(s *releaseScope) v1.Condition {
-	g := s.green
+// targetAvailableCondition: is the colour for this revision (the target colour) fully
+// available behind the preview Service? The API keeps the condition's documented name,
+// GreenAvailable, whichever colour is the target.
+func targetAvailableCondition(s *releaseScope) metav1.Condition {
+	g := s.targetAvailability
 	name := s.release.DeploymentName(s.target)
 	switch g.phase {
-	case greenAvailable:
+	case targetAvailable:
 		return cond(deployv1alpha1.ConditionGreenAvailable, true, deployv1alpha1.ReasonAvailable, "%s has %d/%d replicas ready and %d ready endpoints", name, g.readyReplicas, g.wantReplicas, g.readyEndpoints)
-	case greenProgressing:
+	case targetProgressing:
 		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonProgressing, "%s has %d/%d replicas ready (deadline %s)%s",
 			name, g.readyReplicas, g.wantReplicas, g.deadline.UTC().Format("15:04:05Z"), waitingOn(g.issue))
-	case greenWaitingForEndpoints:
+	case targetWaitingForEndpoints:
 		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonWaitingForEndpoints, "%s is ready but the preview Service lists %d/%d ready endpoints", name, g.readyEndpoints, g.wantReplicas)
-	case greenDeadlineExceeded:
+	case targetDeadlineExceeded:
 		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonProgressDeadlineExceeded, "%s was not available within the progress deadline (%d/%d ready)", name, g.readyReplicas, g.wantReplicas)
 	default:
 		return cond(deployv1alpha1.ConditionGreenAvailable, false, deployv1alpha1.ReasonNotStarted, "%s does not run revision %s yet", name, s.revision)
@@ -78,7 +80,7 @@ func greenCondition(s *releaseScope) v1.Condition {
 }
 
 // promotedCondition: does the active Service send traffic to this revision?
-func promotedCondition(s *releaseScope) v1.Condition {
+func promotedCondition(s *releaseScope) metav1.Condition {
 	switch {
 	case s.settled():
 		return cond(deployv1alpha1.ConditionPromoted, true, deployv1alpha1.ReasonPromoted, "Service %s selects %s, running revision %s", s.release.ActiveServiceName(), s.activeColor, s.revision)
@@ -96,7 +98,7 @@ func promotedCondition(s *releaseScope) v1.Condition {
 }
 
 // degradedCondition: did this revision stop for good?
-func degradedCondition(s *releaseScope) v1.Condition {
+func degradedCondition(s *releaseScope) metav1.Condition {
 	if s.failure != nil {
 		return cond(deployv1alpha1.ConditionDegraded, true, s.failure.reason, "%s", s.failure.message)
 	}
@@ -107,7 +109,7 @@ func degradedCondition(s *releaseScope) v1.Condition {
 }
 
 // readyCondition: is the release done, and if not, what is it waiting for?
-func readyCondition(s *releaseScope, stepErr error) v1.Condition {
+func readyCondition(s *releaseScope, stepErr error) metav1.Condition {
 	switch {
 	case stepErr != nil:
 		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonReconcileError, "The last pass failed and will be retried: %v", stepErr)
@@ -133,18 +135,18 @@ func readyCondition(s *releaseScope, stepErr error) v1.Condition {
 	case s.promotion.phase == promotionAwaiting:
 		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonAwaitingPromotion, "%s", promotedCondition(s).Message)
 	default:
-		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonProgressing, "Releasing revision %s to %s%s", s.revision, s.target, waitingOn(s.green.issue))
+		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonProgressing, "Releasing revision %s to %s%s", s.revision, s.target, waitingOn(s.targetAvailability.issue))
 	}
 }
 
 // phaseOf is the one-word summary for `kubectl get`, derived from the conditions only.
-func phaseOf(conds []v1.Condition, paused bool) deployv1alpha1.Phase {
-	is := func(t string, status v1.ConditionStatus) bool {
-		c := metav1.FindStatusCondition(conds, t)
+func phaseOf(conds []metav1.Condition, paused bool) deployv1alpha1.Phase {
+	is := func(t string, status metav1.ConditionStatus) bool {
+		c := meta.FindStatusCondition(conds, t)
 		return c != nil && c.Status == status
 	}
 	reason := func(t string) string {
-		if c := metav1.FindStatusCondition(conds, t); c != nil {
+		if c := meta.FindStatusCondition(conds, t); c != nil {
 			return c.Reason
 		}
 		return ""
@@ -152,17 +154,17 @@ func phaseOf(conds []v1.Condition, paused bool) deployv1alpha1.Phase {
 	switch {
 	case paused:
 		return deployv1alpha1.PhasePaused
-	case is(deployv1alpha1.ConditionDegraded, v1.ConditionTrue) && reason(deployv1alpha1.ConditionDegraded) == deployv1alpha1.ReasonRolledBack:
+	case is(deployv1alpha1.ConditionDegraded, metav1.ConditionTrue) && reason(deployv1alpha1.ConditionDegraded) == deployv1alpha1.ReasonRolledBack:
 		return deployv1alpha1.PhaseRolledBack
-	case is(deployv1alpha1.ConditionDegraded, v1.ConditionTrue):
+	case is(deployv1alpha1.ConditionDegraded, metav1.ConditionTrue):
 		return deployv1alpha1.PhaseFailed
-	case is(deployv1alpha1.ConditionReady, v1.ConditionTrue):
+	case is(deployv1alpha1.ConditionReady, metav1.ConditionTrue):
 		return deployv1alpha1.PhaseSucceeded
-	case is(deployv1alpha1.ConditionPromoted, v1.ConditionTrue):
+	case is(deployv1alpha1.ConditionPromoted, metav1.ConditionTrue):
 		return deployv1alpha1.PhasePromoting
 	case reason(deployv1alpha1.ConditionPromoted) == deployv1alpha1.ReasonAwaitingPromotion:
 		return deployv1alpha1.PhaseAwaitingPromotion
-	case is(deployv1alpha1.ConditionGreenAvailable, v1.ConditionTrue):
+	case is(deployv1alpha1.ConditionGreenAvailable, metav1.ConditionTrue):
 		return deployv1alpha1.PhaseVerifying
 	case reason(deployv1alpha1.ConditionPromoted) == deployv1alpha1.ReasonAnalysisRunning || reason(deployv1alpha1.ConditionPromoted) == deployv1alpha1.ReasonSmokeTestRunning:
 		return deployv1alpha1.PhaseVerifying
@@ -170,7 +172,7 @@ func phaseOf(conds []v1.Condition, paused bool) deployv1alpha1.Phase {
 		return deployv1alpha1.PhaseVerifying
 	case reason(deployv1alpha1.ConditionGreenAvailable) == deployv1alpha1.ReasonProgressing:
 		return deployv1alpha1.PhaseDeploying
-	case is(deployv1alpha1.ConditionMigrationSucceeded, v1.ConditionTrue) && is(deployv1alpha1.ConditionBackupSucceeded, v1.ConditionTrue):
+	case is(deployv1alpha1.ConditionMigrationSucceeded, metav1.ConditionTrue) && is(deployv1alpha1.ConditionBackupSucceeded, metav1.ConditionTrue):
 		return deployv1alpha1.PhaseDeploying
 	case reason(deployv1alpha1.ConditionMigrationSucceeded) == deployv1alpha1.ReasonMigrationRunning:
 		return deployv1alpha1.PhaseMigrating

@@ -40,8 +40,8 @@ func (r *SoftFactoryReleaseReconciler) reconcileTargetDeployment(ctx context.Con
 			return waitFor(time.Second), nil
 		}
 		s.deployments[s.target] = desired
-		r.event(s, corev1.EventTypeNormal, "Deploying", "Deploy", "Created Deployment %s with revision %s", desired.Name, s.revision)
-		s.green = s.measureGreen()
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonDeploying, "Deploy", "Created Deployment %s with revision %s", desired.Name, s.revision)
+		s.targetAvailability = s.measureTargetAvailability()
 		return next(), nil
 	}
 
@@ -53,19 +53,19 @@ func (r *SoftFactoryReleaseReconciler) reconcileTargetDeployment(ctx context.Con
 			s.supersededRev = oldRevision
 		}
 		desired.Annotations[deployv1alpha1.ProgressStartedAnnotation] = s.now.UTC().Format(time.RFC3339)
-		r.event(s, corev1.EventTypeNormal, "Deploying", "Deploy", "Rolling %s to revision %s", current.Name, s.revision)
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonDeploying, "Deploy", "Rolling %s to revision %s", current.Name, s.revision)
 	} else if ptr.Deref(current.Spec.Replicas, 1) == 0 {
 		// Scaling a colour back up (a rollback to the previous revision, or a retry)
 		// starts a new progress deadline.
 		desired.Annotations[deployv1alpha1.ProgressStartedAnnotation] = s.now.UTC().Format(time.RFC3339)
-		r.event(s, corev1.EventTypeNormal, "Deploying", "Deploy", "Scaling %s back up with revision %s", current.Name, s.revision)
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonDeploying, "Deploy", "Scaling %s back up with revision %s", current.Name, s.revision)
 	} else {
 		desired.Annotations[deployv1alpha1.ProgressStartedAnnotation] = current.Annotations[deployv1alpha1.ProgressStartedAnnotation]
 	}
 	if err := r.patchDeployment(ctx, current, desired); err != nil {
 		return wait(), err
 	}
-	s.green = s.measureGreen()
+	s.targetAvailability = s.measureTargetAvailability()
 	return next(), nil
 }
 
@@ -79,7 +79,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileActiveDeployment(ctx context.Con
 	// same revision was built by another operator version. Replacing it would restart
 	// every serving pod at once (Recreate): it waits for the next release instead.
 	if deploymentRevision(current) == s.revision {
-		desired.Annotations[specHashAnnotation] = current.Annotations[specHashAnnotation]
+		desired.Annotations[deployv1alpha1.SpecHashAnnotation] = current.Annotations[deployv1alpha1.SpecHashAnnotation]
 	}
 	return next(), r.patchDeployment(ctx, current, desired)
 }
@@ -93,7 +93,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileActiveDeployment(ctx context.Con
 // That saves the read of the live object that a diff would need, on the one pass per
 // release that is most crowded when many releases start at once.
 func (r *SoftFactoryReleaseReconciler) patchDeployment(ctx context.Context, current, desired *appsv1.Deployment) error {
-	templateChanged := current.Annotations[specHashAnnotation] != desired.Annotations[specHashAnnotation]
+	templateChanged := current.Annotations[deployv1alpha1.SpecHashAnnotation] != desired.Annotations[deployv1alpha1.SpecHashAnnotation]
 	if !templateChanged &&
 		current.Annotations[deployv1alpha1.RevisionAnnotation] == desired.Annotations[deployv1alpha1.RevisionAnnotation] &&
 		current.Annotations[deployv1alpha1.ProgressStartedAnnotation] == desired.Annotations[deployv1alpha1.ProgressStartedAnnotation] &&
@@ -149,6 +149,6 @@ func (r *SoftFactoryReleaseReconciler) applyFailurePolicy(ctx context.Context, s
 	if err := r.scaleDeployment(ctx, d, 0, nil); err != nil {
 		return err
 	}
-	r.event(s, corev1.EventTypeNormal, "ScaledDown", "ScaleDown", "Scaled the failed %s down to 0; its Deployment stays for inspection", d.Name)
+	r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonScaledDown, "ScaleDown", "Scaled the failed %s down to 0; its Deployment stays for inspection", d.Name)
 	return nil
 }

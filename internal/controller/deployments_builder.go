@@ -1,17 +1,18 @@
 package controller
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/objecthash"
 )
 
 const (
@@ -19,22 +20,18 @@ const (
 	apiContainerName = "api"
 	// databaseURLEnv is the variable the Flask app and the Jobs read the database from.
 	databaseURLEnv = "DATABASE_URL"
-	// specHashAnnotation holds a hash of the Deployment spec the operator wants, so a
-	// pass compares one string instead of a spec the API server has defaulted, and a
-	// settled release costs no write.
-	specHashAnnotation = "deploy.softfactory.io/spec-hash"
 )
 
 // buildDeployment is the desired Deployment of one colour running a revision.
 // Pure: the same release, colour, revision and replicas give the same object.
 func buildDeployment(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Color, revision string, replicas int32) *appsv1.Deployment {
 	selector := appSelector(r, c)
-	podLabels := mergeLabels(labelsFor(r, deployv1alpha1.ComponentApp), nil)
+	podLabels := labelsFor(r, deployv1alpha1.ComponentApp)
 	podLabels[deployv1alpha1.LabelColor] = string(c)
 	podLabels[deployv1alpha1.LabelRevision] = revision
 	var podAnnotations map[string]string
 	if r.Spec.PodTemplate != nil {
-		podLabels = mergeLabels(podLabels, r.Spec.PodTemplate.Labels)
+		podLabels = labels.Merge(r.Spec.PodTemplate.Labels, podLabels) // the operator's labels win: a selector never breaks
 		podAnnotations = r.Spec.PodTemplate.Annotations
 	}
 
@@ -42,9 +39,9 @@ func buildDeployment(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Colo
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      r.DeploymentName(c),
 			Namespace: r.Namespace,
-			Labels: mergeLabels(labelsFor(r, deployv1alpha1.ComponentApp), map[string]string{
+			Labels: labels.Merge(map[string]string{
 				deployv1alpha1.LabelColor: string(c),
-			}),
+			}, labelsFor(r, deployv1alpha1.ComponentApp)),
 			Annotations: map[string]string{deployv1alpha1.RevisionAnnotation: revision},
 		},
 		Spec: appsv1.DeploymentSpec{
@@ -64,30 +61,52 @@ func buildDeployment(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Colo
 	if d.Spec.ProgressDeadlineSeconds != nil && *d.Spec.ProgressDeadlineSeconds == 0 {
 		d.Spec.ProgressDeadlineSeconds = nil
 	}
-	d.Annotations[specHashAnnotation] = hashOf(d.Spec.Template, d.Spec.Strategy, d.Spec.ProgressDeadlineSeconds)
+	d.Annotations[deployv1alpha1.SpecHashAnnotation] = objecthash.Of(d.Spec.Template, d.Spec.Strategy, d.Spec.ProgressDeadlineSeconds)
 	return d
 }
+
+// startupTimeout is how long the API process may take to open its port.
+const (
+	startupTimeout            = 5 * time.Minute
+	startupProbePeriodSeconds = 2
+)
 
 // buildAppPodSpec is the API pod: the image, probes on the health path, the user's env
 // and overrides, and the restricted security defaults.
 func buildAppPodSpec(r *deployv1alpha1.SoftFactoryRelease) corev1.PodSpec {
 	hc := r.Spec.HealthCheck
-	probe := func() *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: hc.Path,
-				Port: intstr.FromString("http"),
-			}},
-			InitialDelaySeconds: hc.InitialDelaySeconds,
-			PeriodSeconds:       hc.PeriodSeconds,
-			TimeoutSeconds:      hc.TimeoutSeconds,
-			FailureThreshold:    hc.FailureThreshold,
-		}
+	// Readiness is the runbook's check: the API answers on the health path, which also
+	// checks the database. A pod failing it leaves the endpoints until it passes again.
+	readiness := &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: hc.Path,
+			Port: intstr.FromString("http"),
+		}},
+		InitialDelaySeconds: hc.InitialDelaySeconds,
+		PeriodSeconds:       hc.PeriodSeconds,
+		TimeoutSeconds:      hc.TimeoutSeconds,
+		FailureThreshold:    hc.FailureThreshold,
 	}
-	liveness := probe()
-	// A pod that is briefly unready should leave the endpoints, not be restarted: the
-	// liveness probe waits three times longer before it gives up.
-	liveness.FailureThreshold = hc.FailureThreshold * 3
+	// Liveness asks only whether the process still accepts connections. On the health
+	// path it restarted every API pod when the database blipped (seen on the real
+	// cluster): a restart cures nothing there and turns an unready API into an outage.
+	// Three times as patient as readiness.
+	portOpen := corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}
+	liveness := &corev1.Probe{
+		ProbeHandler:     portOpen,
+		PeriodSeconds:    hc.PeriodSeconds,
+		TimeoutSeconds:   hc.TimeoutSeconds,
+		FailureThreshold: hc.FailureThreshold * 3,
+	}
+	// Liveness waits until the port first opens, however long the app takes to boot (a
+	// worker can take 20 s on a busy node); one that never opens it is restarted after
+	// startupTimeout, and the progress deadline reports it.
+	startup := &corev1.Probe{
+		ProbeHandler:     portOpen,
+		PeriodSeconds:    startupProbePeriodSeconds,
+		TimeoutSeconds:   hc.TimeoutSeconds,
+		FailureThreshold: int32(startupTimeout / (startupProbePeriodSeconds * time.Second)),
+	}
 
 	api := corev1.Container{
 		Name:            apiContainerName,
@@ -96,28 +115,40 @@ func buildAppPodSpec(r *deployv1alpha1.SoftFactoryRelease) corev1.PodSpec {
 		Env:             appEnv(r),
 		EnvFrom:         r.Spec.EnvFrom,
 		Resources:       r.Spec.Resources,
-		ReadinessProbe:  probe(),
+		ReadinessProbe:  readiness,
 		LivenessProbe:   liveness,
+		StartupProbe:    startup,
 		SecurityContext: restrictedContainerSecurityContext(),
 	}
 	spec := corev1.PodSpec{
 		Containers:      []corev1.Container{api},
 		SecurityContext: restrictedPodSecurityContext(appRunAs(r)),
 	}
+	applySchedulingOverrides(r, &spec)
 	if o := r.Spec.PodTemplate; o != nil {
 		spec.Containers[0].VolumeMounts = o.VolumeMounts
 		spec.Containers = append(spec.Containers, withRestrictedDefaults(o.Sidecars)...)
 		spec.Volumes = o.Volumes
-		spec.ServiceAccountName = o.ServiceAccountName
-		spec.ImagePullSecrets = o.ImagePullSecrets
-		spec.NodeSelector = o.NodeSelector
-		spec.Tolerations = o.Tolerations
-		spec.Affinity = o.Affinity
 		spec.TopologySpreadConstraints = o.TopologySpreadConstraints
-		spec.PriorityClassName = o.PriorityClassName
 		spec.TerminationGracePeriodSeconds = o.TerminationGracePeriodSeconds
 	}
 	return spec
+}
+
+// applySchedulingOverrides gives a pod the service account, pull secrets and node
+// placement of spec.podTemplate: the API pods, and the Jobs too, since a cluster that
+// needs them for the app needs them for its Jobs.
+func applySchedulingOverrides(r *deployv1alpha1.SoftFactoryRelease, pod *corev1.PodSpec) {
+	o := r.Spec.PodTemplate
+	if o == nil {
+		return
+	}
+	pod.ServiceAccountName = o.ServiceAccountName
+	pod.ImagePullSecrets = o.ImagePullSecrets
+	pod.NodeSelector = o.NodeSelector
+	pod.Tolerations = o.Tolerations
+	pod.Affinity = o.Affinity
+	pod.PriorityClassName = o.PriorityClassName
 }
 
 // appEnv is the API container's env: DATABASE_URL by reference to the user's Secret
@@ -147,16 +178,6 @@ func hasEnv(env []corev1.EnvVar, name string) bool {
 		}
 	}
 	return false
-}
-
-// hashOf is a short, stable hash of JSON-encodable values.
-func hashOf(values ...any) string {
-	raw, err := json.Marshal(values)
-	if err != nil {
-		panic(err) // API types always encode
-	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:8])
 }
 
 // deploymentPatch is the strategic merge patch that takes current to desired: the

@@ -88,7 +88,7 @@ func newHarness() *harness {
 		ns:      ns.Name,
 		name:    "softfactory",
 		clock:   clocktesting.NewFakeClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)),
-		client:  &countingClient{Client: k8sClient},
+		client:  &countingClient{Client: newCachedClient()},
 		history: events.NewFakeRecorder(1000),
 	}
 	h.rec = h.newReconciler()
@@ -239,8 +239,8 @@ func (h *harness) setReady(c deployv1alpha1.Color, ready int32) {
 // setReplicaSetReady plays the Deployment and ReplicaSet controllers up to the moment
 // before the Deployment reports its pods ready: the Deployment has seen its spec and
 // made a ReplicaSet of its template, and the ReplicaSet has ready of its pods ready.
-// envtest runs neither controller. Only a reconciler reading through trimmingClient (as
-// the operator reads its cache) can match the two templates.
+// envtest runs neither controller. The reconciler matches the two templates by the hashes
+// the cache keeps of them (cacheshape).
 func (h *harness) setReplicaSetReady(c deployv1alpha1.Color, ready int32) {
 	GinkgoHelper()
 	d := h.deployment(c)

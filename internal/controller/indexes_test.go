@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"fmt"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,10 +10,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 )
 
 var _ = Describe("Listing a release's children from the indexed cache", func() {
@@ -39,28 +38,19 @@ var _ = Describe("Listing a release's children from the indexed cache", func() {
 			}
 		}
 
-		// A real informer cache against envtest's API server, indexed as the manager's.
-		informers, err := cache.New(cfg, cache.Options{Scheme: k8sClient.Scheme()})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(indexChildren(specCtx, informers)).To(Succeed())
-		cacheCtx, stop := context.WithCancel(specCtx)
-		DeferCleanup(stop)
-		go func() { _ = informers.Start(cacheCtx) }()
-		cached, err := client.New(cfg, client.Options{Scheme: k8sClient.Scheme(), Cache: &client.CacheOptions{Reader: informers}})
-		Expect(err).NotTo(HaveOccurred())
+		cached := newCachedClient()
+		jobs := &batchv1.JobList{}
+		Expect(cached.List(specCtx, jobs, client.InNamespace(ns.Name), cacheshape.ChildrenOfRelease("shop"))).To(Succeed())
+		Expect(jobs.Items).To(HaveLen(1))
+		Expect(jobs.Items[0].Name).To(Equal("shop-backup-abc"))
+		byLabel := &batchv1.JobList{}
+		Expect(k8sClient.List(specCtx, byLabel, client.InNamespace(ns.Name), client.MatchingLabels{deployv1alpha1.LabelInstance: "shop"})).To(Succeed())
+		Expect(byLabel.Items).To(HaveLen(1))
+		Expect(byLabel.Items[0].Name).To(Equal(jobs.Items[0].Name))
 
-		for _, r := range []*SoftFactoryReleaseReconciler{{Client: k8sClient}, {Client: cached, indexed: true}} {
-			Eventually(func(g Gomega) {
-				jobs := &batchv1.JobList{}
-				g.Expect(r.List(specCtx, jobs, client.InNamespace(ns.Name), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, "shop"))).To(Succeed())
-				g.Expect(jobs.Items).To(HaveLen(1))
-				g.Expect(jobs.Items[0].Name).To(Equal("shop-backup-abc"))
-
-				slices := &discoveryv1.EndpointSliceList{}
-				g.Expect(r.List(specCtx, slices, client.InNamespace(ns.Name), r.childrenWith(slicesByService, discoveryv1.LabelServiceName, "shop-preview"))).To(Succeed())
-				g.Expect(slices.Items).To(HaveLen(1))
-				g.Expect(slices.Items[0].Name).To(Equal("shop-preview-x1"))
-			}).Should(Succeed(), "indexed=%v", r.indexed)
-		}
+		slices := &discoveryv1.EndpointSliceList{}
+		Expect(cached.List(specCtx, slices, client.InNamespace(ns.Name), cacheshape.SlicesOfService("shop-preview"))).To(Succeed())
+		Expect(slices.Items).To(HaveLen(1))
+		Expect(slices.Items[0].Name).To(Equal("shop-preview-x1"))
 	})
 })

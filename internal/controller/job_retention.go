@@ -54,7 +54,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileJobRetention(ctx context.Context
 	if len(deleted) > 0 {
 		// One Event per pass, not per Job: a revision's Jobs usually go together.
 		slices.Sort(deleted)
-		r.event(s, corev1.EventTypeNormal, "DeletedJobs", "Delete",
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonDeletedJobs, "Delete",
 			"Deleted finished Jobs %s: no colour runs their revisions, and status.revisions keeps what they did", strings.Join(deleted, ", "))
 	}
 	return next(), nil

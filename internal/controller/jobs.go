@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
 // jobOutcome judges a Job by its terminal conditions, never by pod counters: the Job
@@ -78,7 +80,7 @@ func (r *SoftFactoryReleaseReconciler) createJob(ctx context.Context, s *release
 		return existing, nil
 	}
 	s.jobs[name] = job
-	r.event(s, corev1.EventTypeNormal, "JobCreated", "Create", "Created Job %s for revision %s", name, s.revision)
+	r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonJobCreated, "Create", "Created Job %s for revision %s", name, s.revision)
 	return job, nil
 }
 

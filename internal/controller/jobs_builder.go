@@ -13,6 +13,7 @@ import (
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/backup"
+	"github.com/softfactory/release-operator/internal/objecthash"
 )
 
 // backupFileAnnotation, on a backup Job, names the dump it writes. The operator picks the
@@ -218,22 +219,6 @@ func buildSmokeTestJob(r *deployv1alpha1.SoftFactoryRelease, revision string) *b
 	return buildJob(r, r.SmokeTestJobName(revision), deployv1alpha1.ComponentSmokeTest, revision, ptr.To[int32](0), s.ActiveDeadlineSeconds, pod)
 }
 
-// applySchedulingOverrides gives a Job's pod the same service account, pull secrets and
-// node placement as the API pods: a cluster that needs them for the app needs them for
-// its Jobs too.
-func applySchedulingOverrides(r *deployv1alpha1.SoftFactoryRelease, pod *corev1.PodSpec) {
-	o := r.Spec.PodTemplate
-	if o == nil {
-		return
-	}
-	pod.ServiceAccountName = o.ServiceAccountName
-	pod.ImagePullSecrets = o.ImagePullSecrets
-	pod.NodeSelector = o.NodeSelector
-	pod.Tolerations = o.Tolerations
-	pod.Affinity = o.Affinity
-	pod.PriorityClassName = o.PriorityClassName
-}
-
 // buildScheduledBackupCronJob takes backups on spec.backup.schedule, outside releases,
 // with the same script, verification and pruning as the pre-migration backup. The dump
 // is named for the revision serving traffic when it runs (the script adds the time).
@@ -267,6 +252,6 @@ func buildScheduledBackupCronJob(r *deployv1alpha1.SoftFactoryRelease, servingRe
 			},
 		},
 	}
-	cj.Annotations = map[string]string{specHashAnnotation: hashOf(cj.Spec)}
+	cj.Annotations = map[string]string{deployv1alpha1.SpecHashAnnotation: objecthash.Of(cj.Spec)}
 	return cj
 }

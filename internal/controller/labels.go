@@ -24,16 +24,3 @@ func appSelector(r *deployv1alpha1.SoftFactoryRelease, c deployv1alpha1.Color) m
 		deployv1alpha1.LabelColor:     string(c),
 	}
 }
-
-// mergeLabels returns base with extra added where base has no such key: the operator's
-// own labels win, so a user's podTemplate.labels can never break a selector.
-func mergeLabels(base, extra map[string]string) map[string]string {
-	out := make(map[string]string, len(base)+len(extra))
-	for k, v := range extra {
-		out[k] = v
-	}
-	for k, v := range base {
-		out[k] = v
-	}
-	return out
-}

@@ -35,8 +35,8 @@ func recordMetrics(s *releaseScope, before *deployv1alpha1.SoftFactoryRelease) {
 	if became(deployv1alpha1.ConditionMigrationSucceeded, deployv1alpha1.ReasonMigrationCompleted) {
 		observeJobDuration(s, rel.MigrationJobName(s.revision), metrics.StepMigration)
 	}
-	if became(deployv1alpha1.ConditionGreenAvailable, deployv1alpha1.ReasonAvailable) && !s.green.deadline.IsZero() {
-		started := s.green.deadline.Add(-time.Duration(rel.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds) * time.Second)
+	if became(deployv1alpha1.ConditionGreenAvailable, deployv1alpha1.ReasonAvailable) && !s.targetAvailability.deadline.IsZero() {
+		started := s.targetAvailability.deadline.Add(-time.Duration(rel.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds) * time.Second)
 		metrics.ObserveStep(ns, metrics.StepGreenReady, s.now.Sub(started))
 	}
 	if s.promotedNow {

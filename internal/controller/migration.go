@@ -72,25 +72,24 @@ func (r *SoftFactoryReleaseReconciler) migrationFailed(ctx context.Context, s *r
 	}
 	switch {
 	case m.State == deployv1alpha1.StepLost:
-		s.failure = &failureFact{outcome: deployv1alpha1.OutcomeFailed, reason: deployv1alpha1.ReasonMigrationLost, message: fmt.Sprintf(
-			"Migration Job %s was deleted before it reported how it ended: whether it changed the database is unknown, so the operator "+
-				"restores nothing and %s keeps serving. Check the database (the pre-release dump is %s), then apply a new spec.",
-			m.JobName, servingDescription(s), dump)}
+		s.failure = s.failed(deployv1alpha1.ReasonMigrationLost,
+			fmt.Sprintf("Migration Job %s was deleted before it reported how it ended: whether it changed the database is unknown, so the operator", m.JobName),
+			"restores nothing", fmt.Sprintf("Check the database (the pre-release dump is %s), then apply a new spec.", dump))
 		return wait(), nil
 	case !m.ContainerStarted:
 		why := m.Message
 		if m.PodReason != "" {
 			why = m.PodReason + "; " + why
 		}
-		s.failure = &failureFact{outcome: deployv1alpha1.OutcomeFailed, reason: deployv1alpha1.ReasonMigrationNeverRan, message: fmt.Sprintf(
-			"Migration Job %s failed before any container of it was seen running (%s): nothing was migrated, so the database is left alone "+
-				"(no restore) and %s keeps serving. Check `kubectl describe job/%s` and its pods, fix the cause, then apply a new spec.",
-			m.JobName, why, servingDescription(s), m.JobName)}
+		s.failure = s.failed(deployv1alpha1.ReasonMigrationNeverRan,
+			fmt.Sprintf("Migration Job %s failed before any container of it was seen running (%s): nothing was migrated, so", m.JobName, why),
+			"the database is left alone (no restore)",
+			fmt.Sprintf("Check `kubectl describe job/%s` and its pods, fix the cause, then apply a new spec.", m.JobName))
 		return wait(), nil
 	}
-	msg := fmt.Sprintf("Migration Job %s failed (%s) after its container ran. Green was not deployed. "+
+	msg := fmt.Sprintf("Migration Job %s failed (%s) after its container ran. %s was not deployed. "+
 		"Check `kubectl logs job/%s`. The pre-release dump is %s on the backup volume.",
-		m.JobName, m.Message, m.JobName, dump)
+		m.JobName, m.Message, s.release.DeploymentName(s.target), m.JobName, dump)
 	res, err := r.restoreAfterFailedMigration(ctx, s, rec)
 	msg += " " + restoreDescription(s, rec)
 	if rec.Restore != nil {

@@ -27,7 +27,7 @@ var _ = Describe("An operator upgrade", func() {
 		blue := h.deployment(deployv1alpha1.Blue)
 		older := blue.DeepCopy()
 		older.Spec.Template.Spec.Containers[1].SecurityContext = nil
-		older.Annotations[specHashAnnotation] = "built-by-an-earlier-operator"
+		older.Annotations[deployv1alpha1.SpecHashAnnotation] = "built-by-an-earlier-operator"
 		Expect(k8sClient.Patch(ctx, older, client.MergeFrom(blue))).To(Succeed())
 		older = h.deployment(deployv1alpha1.Blue)
 		Expect(older.Spec.Template.Spec.Containers[1].SecurityContext).To(BeNil())

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -47,12 +48,6 @@ func conflictOf(err error) *ownershipConflict {
 	return nil
 }
 
-// controlledByRelease says the object carries the release's controller reference.
-func controlledByRelease(obj client.Object, rel *deployv1alpha1.SoftFactoryRelease) bool {
-	ref := metav1.GetControllerOf(obj)
-	return ref != nil && ref.UID == rel.UID
-}
-
 // conflictWith describes obj, which the release does not control, as a conflict. A
 // Service without any controller is no conflict (nil): the release may adopt it.
 func (r *SoftFactoryReleaseReconciler) conflictWith(obj client.Object, rel *deployv1alpha1.SoftFactoryRelease) *ownershipConflict {
@@ -60,7 +55,7 @@ func (r *SoftFactoryReleaseReconciler) conflictWith(obj client.Object, rel *depl
 }
 
 func conflictOfKind(kind string, obj client.Object, rel *deployv1alpha1.SoftFactoryRelease) *ownershipConflict {
-	if controlledByRelease(obj, rel) {
+	if metav1.IsControlledBy(obj, rel) {
 		return nil
 	}
 	c := &ownershipConflict{kind: kind, name: obj.GetName()}
@@ -110,7 +105,7 @@ func (r *SoftFactoryReleaseReconciler) claimExisting(ctx context.Context, s *rel
 		}
 		return nil, err
 	}
-	if controlledByRelease(live, s.release) {
+	if metav1.IsControlledBy(live, s.release) {
 		return live, nil
 	}
 	if c := r.conflictWith(live, s.release); c != nil {
@@ -130,7 +125,7 @@ func (r *SoftFactoryReleaseReconciler) claimExisting(ctx context.Context, s *rel
 // it from taking a Service another controller claimed a moment ago.
 func (r *SoftFactoryReleaseReconciler) adoptService(ctx context.Context, s *releaseScope, svc *corev1.Service) (*corev1.Service, error) {
 	adopted := svc.DeepCopy()
-	adopted.Labels = mergeLabels(labelsFor(s.release, deployv1alpha1.ComponentApp), adopted.Labels)
+	adopted.Labels = labels.Merge(adopted.Labels, labelsFor(s.release, deployv1alpha1.ComponentApp))
 	if err := controllerutil.SetControllerReference(s.release, adopted, r.Scheme()); err != nil {
 		return nil, err
 	}

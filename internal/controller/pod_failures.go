@@ -48,13 +48,9 @@ func waitingOn(issue *podIssue) string {
 
 // podsCannotStart is the failure of a target colour whose pods cannot start.
 func podsCannotStart(s *releaseScope, issue *podIssue) *failureFact {
-	return &failureFact{
-		outcome: deployv1alpha1.OutcomeFailed,
-		reason:  deployv1alpha1.ReasonPodsCannotStart,
-		message: fmt.Sprintf("%s cannot start its pods, and this does not heal by itself: %s. "+
-			"The release stopped at once; traffic never moved and %s keeps serving. %s",
-			s.release.DeploymentName(s.target), issue, servingDescription(s), whatToDo(issue)),
-	}
+	return s.failed(deployv1alpha1.ReasonPodsCannotStart,
+		fmt.Sprintf("%s cannot start its pods, and this does not heal by itself: %s. The release stopped at once;", s.release.DeploymentName(s.target), issue),
+		"traffic never moved", whatToDo(issue))
 }
 
 // whatToDo is the advice for a permanent issue, in the words a user acts on.
@@ -108,13 +104,10 @@ func (s *releaseScope) runningJobIssue(j *batchv1.Job) (*podIssue, time.Duration
 // migrationNeverStarted is the failure of a migration whose pod cannot start. No
 // migration container ran, so the database is as the backup left it: no restore.
 func migrationNeverStarted(s *releaseScope, j *batchv1.Job, issue *podIssue) *failureFact {
-	return &failureFact{
-		outcome: deployv1alpha1.OutcomeFailed,
-		reason:  deployv1alpha1.ReasonMigrationNeverStarted,
-		message: fmt.Sprintf("Migration Job %s cannot start its pod, and this does not heal by itself: %s. "+
-			"No migration ran, so the database is untouched and no restore is needed; %s keeps serving. %s",
-			j.Name, issue, servingDescription(s), whatToDo(issue)),
-	}
+	return s.failed(deployv1alpha1.ReasonMigrationNeverStarted,
+		fmt.Sprintf("Migration Job %s cannot start its pod, and this does not heal by itself: %s. "+
+			"No migration ran, so the database is untouched and no restore is needed;", j.Name, issue),
+		"", whatToDo(issue))
 }
 
 // watchRunningJob holds the runbook on a running Job: a pod that cannot start for a
@@ -134,13 +127,9 @@ func (r *SoftFactoryReleaseReconciler) watchRunningJob(s *releaseScope, j *batch
 
 // backupNeverStarted is the failure of a backup whose pod cannot start.
 func backupNeverStarted(s *releaseScope, j *batchv1.Job, issue *podIssue) *failureFact {
-	return &failureFact{
-		outcome: deployv1alpha1.OutcomeFailed,
-		reason:  deployv1alpha1.ReasonBackupFailed,
-		message: fmt.Sprintf("Backup Job %s cannot start its pod, and this does not heal by itself: %s. "+
-			"No migration was run and %s keeps serving. %s",
-			j.Name, issue, servingDescription(s), whatToDo(issue)),
-	}
+	return s.failed(deployv1alpha1.ReasonBackupFailed,
+		fmt.Sprintf("Backup Job %s cannot start its pod, and this does not heal by itself: %s.", j.Name, issue),
+		"No migration was run", whatToDo(issue))
 }
 
 // jobLastWords adds to a failed Job's own reason what its pod said last (the backup
@@ -153,9 +142,11 @@ func (s *releaseScope) jobLastWords(j *batchv1.Job, reason string) string {
 	}
 	msg := fmt.Sprintf("%s; the pod said: %q", reason, words)
 	if strings.Contains(words, "Permission denied") {
+		// The uid comes from the spec the Job was built from: the cached Job has no pod
+		// template (cacheshape).
 		uid := "its user"
-		if sc := j.Spec.Template.Spec.SecurityContext; sc != nil && sc.RunAsUser != nil {
-			uid = fmt.Sprintf("uid %d", *sc.RunAsUser)
+		if b := s.release.Spec.Backup; b != nil {
+			uid = fmt.Sprintf("uid %d", *backupRunAs(b).RunAsUser)
 		}
 		msg += fmt.Sprintf(". The backup volume is not writable by the backup user (%s): Kubernetes does not apply fsGroup to hostPath "+
 			"or local-path volumes. chown (or chmod) the volume's directory for %s, or use a volume type that supports fsGroup", uid, uid)

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 )
 
 // addJobPod creates a pod of the named Job as the Job controller would (its labels, a
@@ -89,7 +90,7 @@ var _ = Describe("The release's pods", func() {
 			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "i", Command: []string{"/bin/sh", "-c", "long script"}}}},
 			Status:     terminatedStatus("Error", 1, started),
 		}
-		out, err := TrimPod(pod)
+		out, err := cacheshape.TrimPod(pod)
 		Expect(err).NotTo(HaveOccurred())
 		trimmed := out.(*corev1.Pod)
 		Expect(trimmed.Annotations).To(BeNil())

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -10,51 +9,34 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/writememory"
 )
 
 // progressReportInterval is how often a release's status is written only to report the
 // new colour's progress ("1/2 replicas ready", Deploying → Verifying). Every other
 // change is written at once.
 //
-// Why hold them at all: pods become ready one by one, and each readiness used to cost a
-// status write. That write is the most expensive request the operator makes (a release
-// costs the API server about twice a Service patch), and while it is in flight the
-// release's next pass waits for it: on a fast cluster the pass that flips traffic,
-// started by the last pod becoming ready a few milliseconds later, queued behind the
-// report of the one before. A report at most this old is still current for a person
+// Why hold them: pods become ready one by one, and a status write is the most expensive
+// request the operator makes. While one is in flight the release's next pass waits for
+// it, so a report of the last-but-one pod would delay the pass that flips traffic when
+// the last one becomes ready. A report at most this old is still current for a person
 // watching `kubectl get sfrelease`.
 const progressReportInterval = 2 * time.Second
 
-// progressReports remembers when this process last wrote each release's status, so a
-// pass can hold a progress-only change. It starts empty: after a restart the first
-// report is written at once.
+// progressReports holds a progress-only status write while this process's last write
+// of the release is less than progressReportInterval old.
 type progressReports struct {
-	lastWrite sync.Map // types.NamespacedName -> time.Time
-}
-
-// wrote records a status write of the release at now.
-func (p *progressReports) wrote(key types.NamespacedName, now time.Time) {
-	p.lastWrite.Store(key, now)
-}
-
-// forget drops a deleted release.
-func (p *progressReports) forget(key types.NamespacedName) {
-	p.lastWrite.Delete(key)
+	writememory.LastWrite
 }
 
 // holdFor says how long to hold the change from before to after: zero to write it now,
-// otherwise the time until it may be written. Only a progress-only change within
-// progressReportInterval of the last write is held; the pass that holds it requeues for
-// then, so the report is late by at most the interval.
+// otherwise the time until it may be written. Only a progress-only change is held; the
+// pass that holds it requeues for then, so the report is late by at most the interval.
 func (p *progressReports) holdFor(key types.NamespacedName, now time.Time, before, after *deployv1alpha1.SoftFactoryReleaseStatus) time.Duration {
 	if !progressOnly(before, after) {
 		return 0
 	}
-	v, ok := p.lastWrite.Load(key)
-	if !ok {
-		return 0
-	}
-	return max(v.(time.Time).Add(progressReportInterval).Sub(now), 0)
+	return p.Wait(key, now, progressReportInterval)
 }
 
 // progressOnly: between before and after, only the new colour's way to available moved

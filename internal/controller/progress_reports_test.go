@@ -71,7 +71,7 @@ func TestOnlyProgressReportsAreHeld(t *testing.T) {
 	if hold := p.holdFor(key, now, zeroReady, moreReady); hold != 0 {
 		t.Errorf("no write recorded yet (a fresh process): hold %v, want 0", hold)
 	}
-	p.wrote(key, now)
+	p.Wrote(key, now)
 	if hold := p.holdFor(key, now.Add(500*time.Millisecond), zeroReady, moreReady); hold != progressReportInterval-500*time.Millisecond {
 		t.Errorf("0.5 s after a write: hold %v, want %v", hold, progressReportInterval-500*time.Millisecond)
 	}
@@ -81,7 +81,7 @@ func TestOnlyProgressReportsAreHeld(t *testing.T) {
 	if hold := p.holdFor(key, now.Add(progressReportInterval), zeroReady, moreReady); hold != 0 {
 		t.Errorf("after the interval: hold %v, want 0", hold)
 	}
-	p.forget(key)
+	p.Forget(key)
 	if hold := p.holdFor(key, now, zeroReady, moreReady); hold != 0 {
 		t.Errorf("a forgotten release: hold %v, want 0", hold)
 	}

@@ -27,11 +27,3 @@ func (r *SoftFactoryReleaseReconciler) reconcilePromotion(ctx context.Context, s
 	// is needed (reconcileScaleDown).
 	return next(), nil
 }
-
-func scaleDownDelay(rel *deployv1alpha1.SoftFactoryRelease) *int32 {
-	if d := rel.Spec.Strategy.BlueGreen.ScaleDownDelaySeconds; d != nil {
-		return d
-	}
-	thirty := int32(30)
-	return &thirty
-}

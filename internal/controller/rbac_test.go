@@ -66,6 +66,10 @@ func TestOperatorRoleGrantsOnlyTheVerbsItsCallsUse(t *testing.T) {
 				if !slices.Equal(rule.Verbs, []string{"get", "list", "watch"}) {
 					t.Errorf("releases: %v, want only get, list, watch: the operator never writes a release's spec or metadata", rule.Verbs)
 				}
+			case "replicasets", "pods", "endpointslices":
+				if !slices.Equal(rule.Verbs, []string{"list", "watch"}) {
+					t.Errorf("%s: %v, want only list, watch: they are only listed, from the cache", resource, rule.Verbs)
+				}
 			case "softfactoryreleases/status":
 				if !slices.Equal(rule.Verbs, []string{"patch"}) {
 					t.Errorf("release status: %v, want only patch (one optimistic-locked merge patch per pass)", rule.Verbs)

@@ -136,8 +136,6 @@ var _ = Describe("The records of a revision's steps", func() {
 	}
 
 	It("restores a failed migration's dump at most once, whatever happens to history, the Job or the operator", func() {
-		// The reconciler reads Jobs and Deployments trimmed, as from the operator's cache.
-		h.rec.Client = &trimmingClient{countingClient: h.client}
 		r := h.release(imageV1)
 		r.Spec.Rollback.RestoreDatabase = true
 		h.releaseFirst(r)
@@ -174,7 +172,6 @@ var _ = Describe("The records of a revision's steps", func() {
 		h.trimHistoryTo(func(rec deployv1alpha1.ReleaseRecord) bool { return rec.Revision != rev2 })
 		h.deleteJob(restores[0].Name)
 		h.rec = h.newReconciler()
-		h.rec.Client = &trimmingClient{countingClient: h.client}
 		h.settle()
 		Expect(h.jobs(deployv1alpha1.ComponentRestore)).To(BeEmpty(), "a restore never runs twice for a revision")
 		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)), "blue is not stopped again")
@@ -317,7 +314,7 @@ var _ = Describe("The records of a revision's steps", func() {
 			Expect(h.job(h.name + "-backup-" + rev)).NotTo(BeNil())
 			Expect(h.job(h.name + "-migrate-" + rev)).NotTo(BeNil())
 		}
-		Expect(h.events()).To(ContainElement(ContainSubstring("Deleted finished Jobs " + h.name + "-backup-" + rev1 + ", " + h.name + "-migrate-" + rev1)),
+		Expect(h.events()).To(ContainElement(ContainSubstring("Deleted finished Jobs "+h.name+"-backup-"+rev1+", "+h.name+"-migrate-"+rev1)),
 			"one Event names the revision's Jobs together")
 	})
 

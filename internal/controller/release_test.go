@@ -123,7 +123,6 @@ var _ = Describe("A SoftFactory release", func() {
 	})
 
 	It("asks for the preview's endpoints again, once per revision, when green is fully available but not listed ready", func() {
-		h.rec.Client = &trimmingClient{countingClient: h.client}
 		h.releaseFirst(h.release(imageV1))
 		rev2 := h.startSecond(imageV2)
 		requested := func() string {
@@ -152,7 +151,6 @@ var _ = Describe("A SoftFactory release", func() {
 	})
 
 	It("does not ask for the preview's endpoints when they are listed ready with green's pods", func() {
-		h.rec.Client = &trimmingClient{countingClient: h.client}
 		h.releaseFirst(h.release(imageV1))
 		h.startSecond(imageV2)
 		h.setEndpoints(deployv1alpha1.Green, 2)
@@ -163,7 +161,6 @@ var _ = Describe("A SoftFactory release", func() {
 	})
 
 	It("flips as soon as green's ReplicaSet is fully available, before its Deployment reports it", func() {
-		h.rec.Client = &trimmingClient{countingClient: h.client}
 		h.releaseFirst(h.release(imageV1))
 		h.startSecond(imageV2)
 		h.setEndpoints(deployv1alpha1.Green, 2)

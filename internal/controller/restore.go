@@ -75,9 +75,9 @@ func (r *SoftFactoryReleaseReconciler) driveRestore(ctx context.Context, s *rele
 				return false, nil
 			}
 			if rr.Job.State == deployv1alpha1.StepSucceeded {
-				r.event(s, corev1.EventTypeNormal, "Restored", "Restore", "Restore Job %s loaded %s back", rr.Job.JobName, rr.Job.File)
+				r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonRestored, "Restore", "Restore Job %s loaded %s back", rr.Job.JobName, rr.Job.File)
 			} else {
-				r.event(s, corev1.EventTypeWarning, "RestoreFailed", "Restore", "Restore Job %s did not restore %s: %s", rr.Job.JobName, rr.Job.File, rr.Job.Message)
+				r.event(s, corev1.EventTypeWarning, deployv1alpha1.ReasonRestoreFailed, "Restore", "Restore Job %s did not restore %s: %s", rr.Job.JobName, rr.Job.File, rr.Job.Message)
 			}
 			rr.Phase = deployv1alpha1.RestoreResumingWriters
 		case deployv1alpha1.RestoreResumingWriters:
@@ -106,7 +106,7 @@ func (r *SoftFactoryReleaseReconciler) stopWriters(ctx context.Context, s *relea
 			if err := r.scaleDeployment(ctx, d, 0, nil); err != nil {
 				return false, err
 			}
-			r.event(s, corev1.EventTypeWarning, "StoppingWriters", "Restore",
+			r.event(s, corev1.EventTypeWarning, deployv1alpha1.ReasonStoppingWriters, "Restore",
 				"Scaled %s to 0 so that nothing writes to the database while revision %s's dump is restored", d.Name, revision)
 		}
 		if !colorStopped(s, c, d) {
@@ -147,12 +147,12 @@ func (r *SoftFactoryReleaseReconciler) resumeWriters(ctx context.Context, s *rel
 		if err := r.scaleDeployment(ctx, d, rr.ServingReplicas, nil); err != nil {
 			return false, err
 		}
-		r.event(s, corev1.EventTypeNormal, "ResumingWriters", "Restore", "Scaling %s back up to %d after the restore", d.Name, rr.ServingReplicas)
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonResumingWriters, "Restore", "Scaling %s back up to %d after the restore", d.Name, rr.ServingReplicas)
 	}
 	if !deploymentSaturated(d, rr.ServingReplicas) {
 		return false, nil
 	}
-	r.event(s, corev1.EventTypeNormal, "ResumedWriters", "Restore", "%s serves again with %d ready replicas", d.Name, rr.ServingReplicas)
+	r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonResumedWriters, "Restore", "%s serves again with %d ready replicas", d.Name, rr.ServingReplicas)
 	return true, nil
 }
 

@@ -41,7 +41,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileScaleDown(ctx context.Context, s
 		return wait(), err
 	}
 	s.scaleDown = scaleDownFact{}
-	r.event(s, corev1.EventTypeNormal, "ScaledDown", "ScaleDown", "Scaled %s down to 0 after the scale-down delay; its Deployment stays for rollback", old.Name)
+	r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonScaledDown, "ScaleDown", "Scaled %s down to 0 after the scale-down delay; its Deployment stays for rollback", old.Name)
 	return next(), nil
 }
 
@@ -61,4 +61,13 @@ func scaleDownDeadline(s *releaseScope, old *appsv1.Deployment) (time.Time, bool
 		return time.Time{}, false
 	}
 	return flipped.Add(time.Duration(*scaleDownDelay(s.release)) * time.Second), true
+}
+
+// scaleDownDelay is spec.strategy.blueGreen.scaleDownDelaySeconds, 30 when unset.
+func scaleDownDelay(rel *deployv1alpha1.SoftFactoryRelease) *int32 {
+	if d := rel.Spec.Strategy.BlueGreen.ScaleDownDelaySeconds; d != nil {
+		return d
+	}
+	thirty := int32(30)
+	return &thirty
 }

@@ -7,6 +7,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -52,12 +53,12 @@ func (r *SoftFactoryReleaseReconciler) keepScheduledBackup(ctx context.Context, 
 	exists := err == nil
 
 	if rel.Spec.Backup == nil || rel.Spec.Database == nil || rel.Spec.Backup.Schedule == "" {
-		if exists && controlledByRelease(current, rel) {
+		if exists && metav1.IsControlledBy(current, rel) {
 			return client.IgnoreNotFound(r.Delete(ctx, current))
 		}
 		return nil
 	}
-	if exists && !controlledByRelease(current, rel) {
+	if exists && !metav1.IsControlledBy(current, rel) {
 		return r.conflictWith(current, rel)
 	}
 	serving := deploymentRevision(s.deployments[s.activeColor])
@@ -78,15 +79,15 @@ func (r *SoftFactoryReleaseReconciler) keepScheduledBackup(ctx context.Context, 
 		}
 		return err
 	}
-	if current.Annotations[specHashAnnotation] == desired.Annotations[specHashAnnotation] {
+	if current.Annotations[deployv1alpha1.SpecHashAnnotation] == desired.Annotations[deployv1alpha1.SpecHashAnnotation] {
 		return nil
 	}
 	patched := current.DeepCopy()
-	patched.Labels = mergeLabels(desired.Labels, patched.Labels)
+	patched.Labels = labels.Merge(patched.Labels, desired.Labels)
 	if patched.Annotations == nil {
 		patched.Annotations = map[string]string{}
 	}
-	patched.Annotations[specHashAnnotation] = desired.Annotations[specHashAnnotation]
+	patched.Annotations[deployv1alpha1.SpecHashAnnotation] = desired.Annotations[deployv1alpha1.SpecHashAnnotation]
 	patched.Spec = desired.Spec
 	return r.Patch(ctx, patched, client.MergeFrom(current))
 }

@@ -9,9 +9,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 )
 
 // releaseScope is what one reconcile pass knows: the release, the world read back from
@@ -40,24 +42,26 @@ type releaseScope struct {
 	target deployv1alpha1.Color
 
 	// Facts found by the steps.
-	paused          bool
-	waitingFor      string // a safe point the release waits for, in words
-	backup          jobFact
-	migration       jobFact
-	smokeTest       jobFact
-	green           greenFact
-	promotion       promotionFact
-	scaleDown       scaleDownFact
-	failure         *failureFact
-	conflict        *ownershipConflict // a name the release needs is held by another
-	monitoring      monitoringFact
-	scheduledBackup scheduledBackupFact
-	analysisRunning bool          // a Prometheus analysis holds the next step
-	promotedNow     bool          // the flip happened in this pass
-	flipTook        time.Duration // how long the flip's API calls took
-	supersededRev   string
-	restorePhase    deployv1alpha1.RestorePhase    // of the current revision's restore, if any
-	newOutcomes     []deployv1alpha1.ReleaseRecord // history records added or changed in this pass
+	paused     bool
+	waitingFor string // a safe point the release waits for, in words
+	backup     jobFact
+	migration  jobFact
+	smokeTest  jobFact
+	// targetAvailability: how far the target colour (blue or green, whichever takes this
+	// revision) is on its way to serving.
+	targetAvailability availabilityFact
+	promotion          promotionFact
+	scaleDown          scaleDownFact
+	failure            *failureFact
+	conflict           *ownershipConflict // a name the release needs is held by another
+	monitoring         monitoringFact
+	scheduledBackup    scheduledBackupFact
+	analysisRunning    bool          // a Prometheus analysis holds the next step
+	promotedNow        bool          // the flip happened in this pass
+	flipTook           time.Duration // how long the flip's API calls took
+	supersededRev      string
+	restorePhase       deployv1alpha1.RestorePhase    // of the current revision's restore, if any
+	newOutcomes        []deployv1alpha1.ReleaseRecord // history records added or changed in this pass
 }
 
 // jobPhase is where one of the release's Jobs stands.
@@ -78,18 +82,20 @@ type jobFact struct {
 	issue   *podIssue // why a running Job's pod does not run, as it says
 }
 
-type greenPhase int
+// availabilityPhase is where the target colour stands, reported as the API condition
+// GreenAvailable (its documented name: "green" there means the target colour).
+type availabilityPhase int
 
 const (
-	greenNotStarted greenPhase = iota
-	greenProgressing
-	greenWaitingForEndpoints
-	greenAvailable
-	greenDeadlineExceeded
+	targetNotStarted availabilityPhase = iota
+	targetProgressing
+	targetWaitingForEndpoints
+	targetAvailable
+	targetDeadlineExceeded
 )
 
-type greenFact struct {
-	phase          greenPhase
+type availabilityFact struct {
+	phase          availabilityPhase
 	readyReplicas  int32
 	readyEndpoints int32
 	wantReplicas   int32
@@ -147,7 +153,7 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 			}
 			continue
 		}
-		if !controlledByRelease(d, release) {
+		if !metav1.IsControlledBy(d, release) {
 			s.foreign = append(s.foreign, d)
 			continue
 		}
@@ -165,7 +171,7 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 			}
 			continue
 		}
-		if !controlledByRelease(svc, release) {
+		if !metav1.IsControlledBy(svc, release) {
 			s.foreign = append(s.foreign, svc)
 			continue
 		}
@@ -173,31 +179,31 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 	}
 
 	jobs := &batchv1.JobList{}
-	if err := r.List(ctx, jobs, client.InNamespace(ns), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
+	if err := r.List(ctx, jobs, client.InNamespace(ns), cacheshape.ChildrenOfRelease(release.Name)); err != nil {
 		return nil, err
 	}
 	for i := range jobs.Items {
 		// A Job another release or a user made with this release's labels is not one of
 		// its steps: creating the step's Job finds it (claimExisting).
-		if controlledByRelease(&jobs.Items[i], release) {
+		if metav1.IsControlledBy(&jobs.Items[i], release) {
 			s.jobs[jobs.Items[i].Name] = &jobs.Items[i]
 		}
 	}
 
 	replicaSets := &appsv1.ReplicaSetList{}
-	if err := r.List(ctx, replicaSets, client.InNamespace(ns), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
+	if err := r.List(ctx, replicaSets, client.InNamespace(ns), cacheshape.ChildrenOfRelease(release.Name)); err != nil {
 		return nil, err
 	}
 	s.replicaSets = replicaSets.Items
 
 	pods := &corev1.PodList{}
-	if err := r.List(ctx, pods, client.InNamespace(ns), r.childrenWith(childrenByRelease, deployv1alpha1.LabelInstance, release.Name)); err != nil {
+	if err := r.List(ctx, pods, client.InNamespace(ns), cacheshape.ChildrenOfRelease(release.Name)); err != nil {
 		return nil, err
 	}
 	s.pods = pods.Items
 
 	slices := &discoveryv1.EndpointSliceList{}
-	if err := r.List(ctx, slices, client.InNamespace(ns), r.childrenWith(slicesByService, discoveryv1.LabelServiceName, release.PreviewServiceName())); err != nil {
+	if err := r.List(ctx, slices, client.InNamespace(ns), cacheshape.SlicesOfService(release.PreviewServiceName())); err != nil {
 		return nil, err
 	}
 	s.previewSlices = slices.Items
@@ -234,7 +240,7 @@ func (s *releaseScope) observeWithoutActing() {
 	if rel.Spec.Strategy.BlueGreen.SmokeTest == nil {
 		s.smokeTest = jobFact{phase: jobNotRequired}
 	}
-	s.green = s.measureGreen()
+	s.targetAvailability = s.measureTargetAvailability()
 	if s.settled() {
 		s.promotion.phase = promotionDone
 	}

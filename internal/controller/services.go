@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -99,11 +100,11 @@ func (r *SoftFactoryReleaseReconciler) ensureService(ctx context.Context, s *rel
 	if servicePortsMatch(current.Spec.Ports, desired.Spec.Ports) &&
 		current.Spec.Type == desired.Spec.Type &&
 		equality.Semantic.DeepEqual(current.Spec.Selector, desired.Spec.Selector) &&
-		labelsContain(current.Labels, desired.Labels) {
+		labels.SelectorFromSet(desired.Labels).Matches(labels.Set(current.Labels)) {
 		return current, nil
 	}
 	patched := current.DeepCopy()
-	patched.Labels = mergeLabels(desired.Labels, patched.Labels)
+	patched.Labels = labels.Merge(patched.Labels, desired.Labels)
 	patched.Spec.Type = desired.Spec.Type
 	patched.Spec.Selector = desired.Spec.Selector
 	patched.Spec.Ports = mergePorts(current.Spec.Ports, desired.Spec.Ports, desired.Spec.Type != corev1.ServiceTypeClusterIP)
@@ -178,9 +179,9 @@ func (r *SoftFactoryReleaseReconciler) flip(ctx context.Context, s *releaseScope
 	s.promotedNow = true
 	s.flipTook = time.Since(started)
 	if from == "" {
-		r.event(s, corev1.EventTypeNormal, "Promoted", "Flip", "Service %s now selects %s (revision %s): first release", s.release.ActiveServiceName(), to, s.revision)
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonPromoted, "Flip", "Service %s now selects %s (revision %s): first release", s.release.ActiveServiceName(), to, s.revision)
 	} else {
-		r.event(s, corev1.EventTypeNormal, "Promoted", "Flip", "Service %s switched from %s to %s (revision %s)", s.release.ActiveServiceName(), from, to, s.revision)
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonPromoted, "Flip", "Service %s switched from %s to %s (revision %s)", s.release.ActiveServiceName(), from, to, s.revision)
 	}
 	return nil
 }
@@ -215,13 +216,4 @@ func mergePorts(current, desired []corev1.ServicePort, keepNodePorts bool) []cor
 		}
 	}
 	return out
-}
-
-func labelsContain(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
 }

@@ -39,10 +39,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
+	"github.com/softfactory/release-operator/internal/queuepriority"
+	"github.com/softfactory/release-operator/internal/writememory"
 )
 
 // SoftFactoryReleaseReconciler drives a SoftFactoryRelease through the runbook: backup,
-// migration, green, verify, flip, scale-down. Every step is gated on facts read back
+// migration, the target colour, verify, flip, scale-down. Every step is gated on facts read back
 // from the cluster, so a restarted operator picks up exactly where the last one stopped.
 type SoftFactoryReleaseReconciler struct {
 	client.Client
@@ -60,14 +63,12 @@ type SoftFactoryReleaseReconciler struct {
 
 	// statusWrites keeps a pass from acting on a cached release older than this
 	// process's own last status write.
-	statusWrites statusWrites
+	statusWrites writememory.Newest[*deployv1alpha1.SoftFactoryRelease]
 	// progressReports holds status writes that only report the new colour's progress
 	// while the last write is recent.
 	progressReports progressReports
 	// deletedJobs keeps a pass from deleting again a Job the cache still lists.
 	deletedJobs deletedJobs
-	// indexed says the client reads from a cache with the indexes of indexChildren.
-	indexed bool
 }
 
 // conflictRetryDelay is how soon a pass whose status write lost an optimistic-lock race
@@ -97,12 +98,12 @@ func nextAfter(d time.Duration) stepResult {
 // +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases,verbs=get;list;watch
 // +kubebuilder:rbac:groups=deploy.softfactory.io,resources=softfactoryreleases/status,verbs=patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=list;watch
 // +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=prometheusrules,verbs=get;list;watch;create;patch;delete
 
@@ -115,12 +116,12 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if err := r.Get(ctx, req.NamespacedName, release); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetRelease(req.Namespace, req.Name)
-			r.statusWrites.forget(req.NamespacedName)
-			r.progressReports.forget(req.NamespacedName)
+			r.statusWrites.Forget(req.NamespacedName)
+			r.progressReports.Forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	release = r.statusWrites.newest(release)
+	release = r.statusWrites.Of(release)
 	if !release.DeletionTimestamp.IsZero() {
 		// Children carry owner references and go with the release; the backup volume
 		// is the user's and is never touched.
@@ -152,12 +153,12 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 			}
 			return ctrl.Result{}, err
 		}
-		r.statusWrites.wrote(base.ResourceVersion, release)
-		r.progressReports.wrote(req.NamespacedName, s.now)
+		r.statusWrites.Wrote(base.ResourceVersion, release)
+		r.progressReports.Wrote(req.NamespacedName, s.now)
 		// The watch can deliver the write before it was recorded; then no informer event
 		// is left to drop the copy, so look at the cache once now.
 		if cached := (&deployv1alpha1.SoftFactoryRelease{}); r.Get(ctx, req.NamespacedName, cached) == nil {
-			r.statusWrites.delivered(cached)
+			r.statusWrites.Delivered(cached)
 		}
 		log.V(1).Info("Updated status", "phase", release.Status.Phase, "revision", s.revision)
 	}
@@ -185,7 +186,7 @@ func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 		r.reconcileTargetDeployment,
 		r.reconcilePreviewService,
 		r.reconcileActiveService,
-		r.reconcileGreenAvailability,
+		r.reconcileTargetAvailability,
 		r.reconcileSmokeTest,
 		r.reconcilePrePromotionAnalysis,
 		r.reconcilePromotion,
@@ -223,16 +224,15 @@ func (r *SoftFactoryReleaseReconciler) runSteps(ctx context.Context, s *releaseS
 // on the event that opens its gate instead of polling.
 func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReconciles int) error {
 	ctx := context.Background()
-	if err := indexChildren(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := cacheshape.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
-	r.indexed = true
 	// statusWrites drops its copy of a written release once the informer has it.
 	releases, err := mgr.GetCache().GetInformer(ctx, &deployv1alpha1.SoftFactoryRelease{})
 	if err != nil {
 		return err
 	}
-	if _, err := releases.AddEventHandler(r.statusWrites.eventHandler()); err != nil {
+	if _, err := releases.AddEventHandler(r.statusWrites.EventHandler()); err != nil {
 		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
@@ -240,16 +240,16 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxCon
 		// through the watch below, which queues a user's change ahead of passes that only
 		// follow children.
 		For(&deployv1alpha1.SoftFactoryRelease{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(client.Object) bool { return false }))).
-		Watches(&deployv1alpha1.SoftFactoryRelease{}, prioritiseReleaseChanges(&handler.EnqueueRequestForObject{}),
+		Watches(&deployv1alpha1.SoftFactoryRelease{}, queuepriority.CreatesAndUpdates(&handler.EnqueueRequestForObject{}, changePriority),
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// A colour's Deployment becoming available and the preview Service's endpoints
 		// becoming ready open the promotion gate: those passes jump the queue.
-		Watches(&appsv1.Deployment{}, prioritiseGateEvents(handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
-			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()), deploymentBecameSaturated)).
+		Watches(&appsv1.Deployment{}, queuepriority.UpdatesWhere(handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
+			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()), gatePriority, deploymentBecameSaturated)).
 		// Its ReplicaSet becoming available opens the gate a moment before the Deployment
 		// says so; every other ReplicaSet change reaches the release through its
 		// Deployment, so only that one is watched for.
-		Watches(&appsv1.ReplicaSet{}, prioritiseGateEvents(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), replicaSetBecameSaturated),
+		Watches(&appsv1.ReplicaSet{}, queuepriority.UpdatesWhere(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), gatePriority, replicaSetBecameSaturated),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc:  func(event.CreateEvent) bool { return false },
 				UpdateFunc:  func(e event.UpdateEvent) bool { return replicaSetBecameSaturated(e.ObjectOld, e.ObjectNew) },
@@ -267,7 +267,7 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxCon
 		Owns(&corev1.Service{}).
 		// EndpointSlices belong to the preview Service, not to the release; they carry
 		// the Service's labels, among them the release's instance label.
-		Watches(&discoveryv1.EndpointSlice{}, prioritiseGateEvents(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), sliceGainedReadyEndpoints)).
+		Watches(&discoveryv1.EndpointSlice{}, queuepriority.UpdatesWhere(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), gatePriority, sliceGainedReadyEndpoints)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(maxConcurrentReconciles, 1)}).
 		Named("softfactoryrelease")
 	c, err := b.Build(r)

@@ -35,7 +35,7 @@ func updateStatus(s *releaseScope, stepErr error) {
 	for _, c := range []metav1.Condition{
 		backupCondition(s),
 		migrationCondition(s),
-		greenCondition(s),
+		targetAvailableCondition(s),
 		promotedCondition(s),
 		degradedCondition(s),
 		readyCondition(s, stepErr),

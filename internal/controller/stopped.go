@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -22,13 +23,11 @@ func (r *SoftFactoryReleaseReconciler) reconcileStoppedRelease(_ context.Context
 	// The annotation names the revision it aborts, so one left over from an earlier
 	// release never aborts this one.
 	if rel.Annotations[deployv1alpha1.AbortAnnotation] == s.revision {
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeAborted,
-			reason:  deployv1alpha1.ReasonAborted,
-			message: fmt.Sprintf("Revision %s was aborted by the %s annotation; %s keeps serving. "+
-				"Apply a new spec to release again.", s.revision, deployv1alpha1.AbortAnnotation, servingDescription(s)),
-		}
-		r.event(s, "Warning", deployv1alpha1.ReasonAborted, "Abort", "Aborted revision %s at the user's request", s.revision)
+		s.failure = s.failed(deployv1alpha1.ReasonAborted,
+			fmt.Sprintf("Revision %s was aborted by the %s annotation;", s.revision, deployv1alpha1.AbortAnnotation),
+			"", "Apply a new spec to release again.")
+		s.failure.outcome = deployv1alpha1.OutcomeAborted
+		r.event(s, corev1.EventTypeWarning, deployv1alpha1.ReasonAborted, "Abort", "Aborted revision %s at the user's request", s.revision)
 	}
 	return next(), nil
 }

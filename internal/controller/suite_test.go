@@ -24,9 +24,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -48,6 +50,8 @@ var (
 	cfg       *rest.Config
 	k8sClient client.Client
 	scheme    *runtime.Scheme
+	// informers is the suite's cache, shaped and indexed as the manager's (readpath_test.go).
+	informers cache.Cache
 )
 
 func TestControllers(t *testing.T) {
@@ -62,6 +66,7 @@ var _ = BeforeSuite(func() {
 	scheme = runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(deployv1alpha1.AddToScheme(scheme)).To(Succeed())
+	Expect(monitoringv1.AddToScheme(scheme)).To(Succeed())
 
 	testEnv = &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
@@ -71,8 +76,12 @@ var _ = BeforeSuite(func() {
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred(), "envtest needs KUBEBUILDER_ASSETS; run the tests through `make test`")
 
-	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	informers, err = startCache(ctx)
 	Expect(err).NotTo(HaveOccurred())
+	// Tests read directly from the API server; their writes return once the cache holds them.
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	k8sClient = &cacheSyncingClient{Client: direct}
 })
 
 var _ = AfterSuite(func() {

@@ -8,53 +8,53 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 )
 
-// reconcileGreenAvailability is the gate in front of the flip: the target colour counts
+// reconcileTargetAvailability is the gate in front of the flip: the target colour counts
 // as available only when its Deployment has observed its generation and every replica is
 // updated, ready and available (as its status says, or as its ReplicaSets say a moment
 // earlier), and the preview Service's EndpointSlices list that many ready endpoints of
 // that colour. Past progressDeadlineSeconds, the release is aborted.
-func (r *SoftFactoryReleaseReconciler) reconcileGreenAvailability(ctx context.Context, s *releaseScope) (stepResult, error) {
-	s.green = s.measureGreen()
-	switch s.green.phase {
-	case greenAvailable:
+func (r *SoftFactoryReleaseReconciler) reconcileTargetAvailability(ctx context.Context, s *releaseScope) (stepResult, error) {
+	s.targetAvailability = s.measureTargetAvailability()
+	switch s.targetAvailability.phase {
+	case targetAvailable:
 		return next(), nil
-	case greenDeadlineExceeded:
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  deployv1alpha1.ReasonProgressDeadlineExceeded,
-			message: fmt.Sprintf("%s did not become available within %ds (%d/%d ready, %d ready endpoints); traffic never moved and %s keeps serving. "+
-				"Check `kubectl describe deployment %s` and its pods' readiness probe on %s, then apply a fixed spec.",
-				s.release.DeploymentName(s.target), s.release.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds,
-				s.green.readyReplicas, s.green.wantReplicas, s.green.readyEndpoints, servingDescription(s),
-				s.release.DeploymentName(s.target), s.release.Spec.HealthCheck.Path),
-		}
-		r.event(s, "Warning", deployv1alpha1.ReasonProgressDeadlineExceeded, "Abort", "%s", s.failure.message)
+	case targetDeadlineExceeded:
+		a := s.targetAvailability
+		s.failure = s.failed(deployv1alpha1.ReasonProgressDeadlineExceeded,
+			fmt.Sprintf("%s did not become available within %ds (%d/%d ready, %d ready endpoints);", s.release.DeploymentName(s.target),
+				s.release.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds, a.readyReplicas, a.wantReplicas, a.readyEndpoints),
+			"traffic never moved",
+			fmt.Sprintf("Check `kubectl describe deployment %s` and its pods' readiness probe on %s, then apply a fixed spec.",
+				s.release.DeploymentName(s.target), s.release.Spec.HealthCheck.Path))
+		r.event(s, corev1.EventTypeWarning, deployv1alpha1.ReasonProgressDeadlineExceeded, "Abort", "%s", s.failure.message)
 		return wait(), r.applyFailurePolicy(ctx, s)
-	case greenProgressing:
-		if i := s.green.issue; i != nil && i.permanent && !s.settled() {
+	case targetProgressing:
+		if i := s.targetAvailability.issue; i != nil && i.permanent && !s.settled() {
 			// Waiting for the deadline would only hide, for minutes, a cause that cannot heal.
 			s.failure = podsCannotStart(s, i)
-			r.event(s, "Warning", deployv1alpha1.ReasonPodsCannotStart, "Abort", "%s", s.failure.message)
+			r.event(s, corev1.EventTypeWarning, deployv1alpha1.ReasonPodsCannotStart, "Abort", "%s", s.failure.message)
 			return wait(), r.applyFailurePolicy(ctx, s)
 		}
-		return waitFor(s.green.deadline.Sub(s.now)), nil
+		return waitFor(s.targetAvailability.deadline.Sub(s.now)), nil
 	default:
 		// The Deployment and EndpointSlice watches wake the release when this changes;
 		// the requeue only makes sure the deadline is noticed.
-		return waitFor(s.green.deadline.Sub(s.now)), nil
+		return waitFor(s.targetAvailability.deadline.Sub(s.now)), nil
 	}
 }
 
-// measureGreen reads how far the target colour is, without acting.
-func (s *releaseScope) measureGreen() greenFact {
-	f := greenFact{wantReplicas: s.wantReplicas()}
+// measureTargetAvailability reads how far the target colour is, without acting.
+func (s *releaseScope) measureTargetAvailability() availabilityFact {
+	f := availabilityFact{wantReplicas: s.wantReplicas()}
 	d := s.deployments[s.target]
 	if d == nil || deploymentRevision(d) != s.revision {
 		return f
@@ -70,18 +70,18 @@ func (s *releaseScope) measureGreen() greenFact {
 	}
 	switch {
 	case !saturated:
-		f.phase = greenProgressing
+		f.phase = targetProgressing
 		f.issue = s.targetIssue(d)
 	case f.readyEndpoints < f.wantReplicas:
-		f.phase = greenWaitingForEndpoints
+		f.phase = targetWaitingForEndpoints
 	default:
-		f.phase = greenAvailable
+		f.phase = targetAvailable
 		return f
 	}
 	// The deadline is for getting a new revision up; a serving colour that loses a pod
 	// later is merely progressing again.
 	if !s.settled() && !f.deadline.IsZero() && !s.now.Before(f.deadline) {
-		f.phase = greenDeadlineExceeded
+		f.phase = targetDeadlineExceeded
 	}
 	return f
 }
@@ -124,7 +124,7 @@ func deploymentSaturated(d *appsv1.Deployment, want int32) bool {
 // Anything unclear (the current ReplicaSet not in the cache yet, two of them, an object
 // from outside the cache) says no, and the gate waits for the Deployment's own status.
 func replicaSetsSaturated(d *appsv1.Deployment, replicaSets []appsv1.ReplicaSet, want int32) bool {
-	template := cachedTemplateHash(&d.Spec.Template)
+	template := cacheshape.TemplateHash(&d.Spec.Template)
 	if template == "" || ptr.Deref(d.Spec.Replicas, 1) != want {
 		return false
 	}
@@ -134,7 +134,7 @@ func replicaSetsSaturated(d *appsv1.Deployment, replicaSets []appsv1.ReplicaSet,
 		if !metav1.IsControlledBy(rs, d) {
 			continue
 		}
-		if cachedTemplateHash(&rs.Spec.Template) != template {
+		if cacheshape.TemplateHash(&rs.Spec.Template) != template {
 			if rs.Status.Replicas != 0 {
 				return false // pods of another template are still there
 			}
@@ -195,7 +195,7 @@ func progressDeadline(d *appsv1.Deployment, seconds int32) time.Time {
 }
 
 // reconcileSmokeTest runs the optional smoke-test Job against the preview Service once
-// green is available; promotion waits for it to complete.
+// the target colour is available; promotion waits for it to complete.
 func (r *SoftFactoryReleaseReconciler) reconcileSmokeTest(ctx context.Context, s *releaseScope) (stepResult, error) {
 	rel := s.release
 	if rel.Spec.Strategy.BlueGreen.SmokeTest == nil {
@@ -213,12 +213,9 @@ func (r *SoftFactoryReleaseReconciler) reconcileSmokeTest(ctx context.Context, s
 	case jobSucceeded:
 		return next(), nil
 	case jobFailed:
-		s.failure = &failureFact{
-			outcome: deployv1alpha1.OutcomeFailed,
-			reason:  deployv1alpha1.ReasonSmokeTestFailed,
-			message: fmt.Sprintf("Smoke test Job %s failed (%s) against %s; traffic never moved and %s keeps serving. "+
-				"Check `kubectl logs job/%s`, then apply a fixed spec.", job.Name, s.smokeTest.message, previewURL(rel), servingDescription(s), job.Name),
-		}
+		s.failure = s.failed(deployv1alpha1.ReasonSmokeTestFailed,
+			fmt.Sprintf("Smoke test Job %s failed (%s) against %s;", job.Name, s.smokeTest.message, previewURL(rel)),
+			"traffic never moved", fmt.Sprintf("Check `kubectl logs job/%s`, then apply a fixed spec.", job.Name))
 		return wait(), r.applyFailurePolicy(ctx, s)
 	default:
 		return wait(), nil

@@ -8,12 +8,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+
+	"github.com/softfactory/release-operator/internal/cacheshape"
 )
 
 func TestReplicaSetsSaturatedNeedsEveryFactTheDeploymentStatusWouldGive(t *testing.T) {
 	const want = 2
 	withHash := func(hash string) corev1.PodTemplateSpec {
-		return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{templateHashKey: hash}}}
+		return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{cacheshape.TemplateHashAnnotation: hash}}}
 	}
 	// The Deployment, as the cache holds it, once its controller has seen the new
 	// template: nothing counted ready yet in its own status.

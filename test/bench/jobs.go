@@ -262,10 +262,10 @@ func (b *bench) countJobs(ctx context.Context, label string, revisions int) (job
 // runs runtime.GC first; the operator serves pprof only when the scenario asks for it),
 // waits a few seconds for the scavenger to return freed pages, and reads RSS.
 func (b *bench) memoryAfterGC(releases int, label string) error {
-	if b.op.pprofAddr == "" {
+	if b.op.Addr(pprofFlag) == "" {
 		return nil
 	}
-	resp, err := http.Get("http://" + b.op.pprofAddr + "/debug/pprof/heap?gc=1")
+	resp, err := http.Get("http://" + b.op.Addr(pprofFlag) + "/debug/pprof/heap?gc=1")
 	if err != nil {
 		return err
 	}
@@ -300,7 +300,7 @@ func (b *bench) memoryAfterGC(releases int, label string) error {
 	}
 	p := memoryPoint{Releases: releases, Label: label, RSSMiB: median(rss), RSSMaxMiB: summarize(rss).Max,
 		HeapInuseMiB: m.sum("go_memstats_heap_inuse_bytes", nil) / (1 << 20),
-		GoSysMiB:     m.sum("go_memstats_sys_bytes", nil) / (1 << 20), OperatorStart: b.op.starts, Load: loadAvg()}
+		GoSysMiB:     m.sum("go_memstats_sys_bytes", nil) / (1 << 20), OperatorStart: b.op.Starts(), Load: loadAvg()}
 	b.res.Jobs.RSSAfterGCMiB = append(b.res.Jobs.RSSAfterGCMiB, p)
 	log.Printf("RSS with %d releases (%s): %.1f MiB (Go heap in use %.1f MiB)", releases, label, p.RSSMiB, p.HeapInuseMiB)
 	return nil

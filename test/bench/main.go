@@ -205,7 +205,7 @@ func run(ctx context.Context, cfg config) error {
 	_ = os.Remove(opLog)
 	b := &bench{
 		cfg: cfg, k8s: k8s, images: map[string]string{},
-		op:  &operator{binary: cfg.operatorBin, kubeconfig: cfg.kubeconfig, logPath: opLog, extraArgs: cfg.operatorArgs, pprof: cfg.jobs != nil},
+		op:  newOperator(cfg.operatorBin, cfg.kubeconfig, opLog, cfg.operatorArgs, cfg.jobs != nil),
 		res: &results{Profile: cfg.profile, Started: time.Now(), Machine: describeMachine(), OperatorArgs: cfg.operatorArgs, Commit: checkoutCommit(), Cluster: cfg.clusterNote, Note: cfg.note},
 	}
 	if err := b.ensureNamespace(ctx, cfg.namespace); err != nil {
@@ -220,10 +220,10 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("namespace %s already holds %d releases; use a fresh cluster (hack/bench.sh makes one) or -namespace", cfg.namespace, len(states))
 	}
 	log.Printf("Starting the operator %s %s (log: %s)", cfg.operatorBin, strings.Join(cfg.operatorArgs, " "), opLog)
-	if err := b.op.start(); err != nil {
+	if err := b.op.Start(); err != nil {
 		return err
 	}
-	defer b.op.stop()
+	defer func() { _ = b.op.Stop() }()
 
 	var runErr error
 	if cfg.jobs != nil {

@@ -5,193 +5,56 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	operatorprocess "github.com/softfactory/release-operator/test/support/operator"
 )
 
 // operator is the operator under test, run as its own process exactly as a user runs
 // bin/manager, with plain-HTTP metrics on a loopback port so the benchmark can read its
-// client and controller metrics.
+// client and controller metrics, and optionally Go's pprof (so the benchmark can force a
+// garbage collection before reading RSS).
 type operator struct {
-	binary, kubeconfig, logPath string
-	extraArgs                   []string
-	// pprof serves Go's pprof on a loopback port (pprofAddr), so the benchmark can force a
-	// garbage collection before reading RSS.
-	pprof bool
-
-	pprofAddr string
-
-	cmd         *exec.Cmd
-	exited      chan struct{}
-	startedAt   time.Time
-	metricsAddr string
-	healthAddr  string
-	starts      int
+	*operatorprocess.Process
 }
 
-// freeLoopbackAddr asks the kernel for a free port on 127.0.0.1: the machine is shared,
-// so fixed ports could clash.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
-}
+const (
+	metricsFlag = "--metrics-bind-address"
+	pprofFlag   = "--pprof-bind-address"
+)
 
-// errPortTaken: a loopback port freeLoopbackAddr picked was taken by another process
-// (an outgoing connection's ephemeral port, say) before the operator bound it.
-var errPortTaken = errors.New("a loopback port was taken before the operator bound it")
-
-// start runs the operator and waits until its readiness and metrics endpoints answer,
-// on other ports again if one was taken meanwhile. The log is appended to, with a
-// marker line per start, and timestamps in RFC 3339 with nanoseconds so start-up phases
-// can be timed from it.
-func (o *operator) start() error {
-	var err error
-	for range 3 {
-		if err = o.startOnce(); !errors.Is(err, errPortTaken) {
-			return err
-		}
-		log.Printf("The operator lost a loopback port to another process before binding it; starting it again on others")
+func newOperator(binary, kubeconfig, logPath string, extraArgs []string, pprof bool) *operator {
+	addrFlags := []string{metricsFlag}
+	if pprof {
+		addrFlags = append(addrFlags, pprofFlag)
 	}
-	return err
-}
-
-func (o *operator) startOnce() error {
-	if o.cmd != nil {
-		return fmt.Errorf("the operator is already running")
-	}
-	var err error
-	if o.metricsAddr, err = freeLoopbackAddr(); err != nil {
-		return err
-	}
-	if o.healthAddr, err = freeLoopbackAddr(); err != nil {
-		return err
-	}
-	args := []string{
-		"--leader-elect=false",
-		"--metrics-secure=false",
-		"--metrics-bind-address=" + o.metricsAddr,
-		"--health-probe-bind-address=" + o.healthAddr,
-		"--zap-time-encoding=rfc3339nano",
-	}
-	if o.pprof {
-		if o.pprofAddr, err = freeLoopbackAddr(); err != nil {
-			return err
-		}
-		args = append(args, "--pprof-bind-address="+o.pprofAddr)
-	}
-	logFile, err := os.OpenFile(o.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	o.starts++
-	_, _ = fmt.Fprintf(logFile, "=== bench: operator start #%d at %s ===\n", o.starts, time.Now().Format(time.RFC3339Nano))
-	args = append(args, o.extraArgs...)
-	cmd := exec.Command(o.binary, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.kubeconfig)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = dieWithParent()
-	o.startedAt = time.Now()
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return err
-	}
-	_ = logFile.Close()
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	o.cmd, o.exited = cmd, exited
-
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			o.cmd = nil
-			if strings.Contains(tail(o.logPath, 40), "address already in use") {
-				return errPortTaken
-			}
-			return fmt.Errorf("the operator exited during start-up; the end of its log (%s):\n%s", o.logPath, tail(o.logPath, 15))
-		default:
-		}
-		if answers(o.healthAddr, "/readyz") {
-			// The metrics server binds its port apart from the probes; if that port was
-			// taken, /metrics answers from someone else, or not at all.
-			if answers(o.metricsAddr, "/metrics") {
-				return nil
-			}
-			if strings.Contains(tail(o.logPath, 40), "address already in use") {
-				o.stop()
-				return errPortTaken
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("the operator was not ready within 2 minutes; see %s", o.logPath)
-}
-
-// answers says whether GET http://addr+path returns 200.
-func answers(addr, path string) bool {
-	resp, err := http.Get("http://" + addr + path)
-	if err != nil {
-		return false
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// stop shuts the operator down cleanly (SIGTERM), or kills it after 15 s.
-func (o *operator) stop() {
-	if o.cmd == nil {
-		return
-	}
-	_ = o.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-o.exited:
-	case <-time.After(15 * time.Second):
-		_ = o.cmd.Process.Kill()
-		<-o.exited
-	}
-	o.cmd = nil
-}
-
-// alive reports whether the operator is still running: a crash during a measurement
-// invalidates it.
-func (o *operator) alive() bool {
-	if o.cmd == nil {
-		return false
-	}
-	select {
-	case <-o.exited:
-		return false
-	default:
-		return true
-	}
+	return &operator{Process: &operatorprocess.Process{
+		Binary: binary, Kubeconfig: kubeconfig, LogPath: logPath, Suite: "bench",
+		// Timestamps in RFC 3339 with nanoseconds, so start-up phases can be timed from the log.
+		Args:         append([]string{"--leader-elect=false", "--metrics-secure=false", "--zap-time-encoding=rfc3339nano"}, extraArgs...),
+		AddrFlags:    addrFlags,
+		StartTimeout: 2 * time.Minute,
+		// The metrics server binds its port apart from the probes.
+		Ready: func(p *operatorprocess.Process) bool { return operatorprocess.Answers(p.Addr(metricsFlag), "/metrics") },
+	}}
 }
 
 // rss is the operator process's resident set size (VmRSS in /proc/<pid>/status), in bytes.
 func (o *operator) rss() (int64, error) {
-	if !o.alive() {
+	pid := o.Pid()
+	if pid == 0 {
 		return 0, fmt.Errorf("the operator is not running")
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", o.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -203,12 +66,12 @@ func (o *operator) rss() (int64, error) {
 			return kb * 1024, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", o.cmd.Process.Pid)
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 // scrape reads the operator's /metrics.
 func (o *operator) scrape() (metricSet, error) {
-	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
+	resp, err := http.Get("http://" + o.Addr(metricsFlag) + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -336,14 +199,14 @@ func (o *operator) startupTimes() (sourcesStart, workersStart time.Time, err err
 }
 
 func (o *operator) readStartupTimes() (sourcesStart, workersStart time.Time, err error) {
-	f, err := os.Open(o.logPath)
+	f, err := os.Open(o.LogPath)
 	if err != nil {
 		return
 	}
 	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	marker := fmt.Sprintf("=== bench: operator start #%d ", o.starts)
+	marker := fmt.Sprintf("=== %s: operator start #%d ", o.Suite, o.Starts())
 	inThisStart := false
 	for sc.Scan() {
 		line := sc.Text()
@@ -373,22 +236,9 @@ func (o *operator) readStartupTimes() (sourcesStart, workersStart time.Time, err
 		}
 	}
 	if sourcesStart.IsZero() || workersStart.IsZero() {
-		err = fmt.Errorf("no \"Starting EventSource\"/\"Starting workers\" lines in %s for start #%d", o.logPath, o.starts)
+		err = fmt.Errorf("no \"Starting EventSource\"/\"Starting workers\" lines in %s for start #%d", o.LogPath, o.Starts())
 	}
 	return
-}
-
-// tail is the last n lines of a file, for error messages.
-func tail(path string, n int) string {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // histogram is the sum and count of a histogram's series whose labels include match.

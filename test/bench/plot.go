@@ -5,19 +5,21 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"image"
 	"image/color"
-	"image/draw"
-	"image/png"
 	"math"
 	"os"
 	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 var (
-	white  = color.RGBA{255, 255, 255, 255}
-	black  = color.RGBA{30, 30, 30, 255}
-	grey   = color.RGBA{215, 215, 215, 255}
 	blue   = color.RGBA{31, 119, 180, 255}
 	orange = color.RGBA{230, 120, 20, 255}
 	green  = color.RGBA{44, 160, 44, 255}
@@ -29,12 +31,12 @@ type series struct {
 	name   string
 	color  color.RGBA
 	points [][2]float64
-	// markersOnly draws crosses and no line (targets); dashed draws a dashed line
-	// without a legend entry (the comparison run).
+	// markersOnly draws crosses and no line (targets); dashed draws a dashed line with
+	// rings and no legend entry (the comparison run).
 	markersOnly, dashed bool
 }
 
-// panel is one chart: log-scaled axes (x as log10(1+x), so 0 has a place).
+// panel is one chart, its x axis scaled as log10(1+x) so that 0 has a place.
 type panel struct {
 	title, xLabel, yLabel string
 	series                []series
@@ -145,23 +147,35 @@ func plotFile(from, compare, compareLabel, to string) error {
 		panels[2].series = append(panels[2].series,
 			series{name: "RSS", color: green, points: c.rss, dashed: true})
 	}
-	const pw, ph = 540, 470
-	img := image.NewRGBA(image.Rect(0, 0, pw*len(panels), ph+56))
-	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
+	// Three panels side by side, 540×470 px each, over two lines of footer.
+	const dpi, pw, ph, footer = 96, 540, 470, 56
+	px := func(n float64) vg.Length { return vg.Length(n) * vg.Inch / dpi }
+	img := vgimg.NewWith(vgimg.UseWH(px(pw*float64(len(panels))), px(ph+footer)), vgimg.UseDPI(dpi),
+		vgimg.UseBackgroundColor(color.White))
+	dc := draw.New(img)
+	plots := make([]*plot.Plot, len(panels))
 	for i, p := range panels {
-		p.draw(img, image.Rect(i*pw, 0, (i+1)*pw, ph))
+		if plots[i], err = p.plot(); err != nil {
+			return err
+		}
 	}
-	footer := fmt.Sprintf("solid: %s, commit %s. %s profile, %s, %d cpus; docs/benchmarks.md has the method.",
-		orDefault(res.Note, "the operator"), res.Commit, res.Profile, res.Started.UTC().Format("2006-01-02"), res.Machine.CPUs)
-	drawText(img, 20, ph+6, footer, 2, black)
+	area := dc
+	area.Min.Y += px(footer)
+	for i, c := range plot.Align([][]*plot.Plot{plots}, draw.Tiles{Rows: 1, Cols: len(plots), PadTop: px(10), PadLeft: px(8), PadRight: px(24), PadX: px(40)}, area)[0] {
+		plots[i].Draw(c)
+	}
+	caption := text.Style{Color: color.Black, Font: font.From(plot.DefaultFont, 11), Handler: plot.DefaultTextHandler}
+	dc.FillText(caption, vg.Point{X: px(20), Y: px(34)},
+		fmt.Sprintf("solid: %s, commit %s. %s profile, %s, %d cpus; docs/benchmarks.md has the method.",
+			orDefault(res.Note, "the operator"), res.Commit, res.Profile, res.Started.UTC().Format("2006-01-02"), res.Machine.CPUs))
 	if c != nil {
-		drawText(img, 20, ph+30, "dashed: "+compareLabel, 2, black)
+		dc.FillText(caption, vg.Point{X: px(20), Y: px(12)}, "dashed: "+compareLabel)
 	}
 	f, err := os.Create(to)
 	if err != nil {
 		return err
 	}
-	if err := png.Encode(f, img); err != nil {
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
 		_ = f.Close()
 		return err
 	}
@@ -179,158 +193,76 @@ func containsUnrelated(label string) bool {
 	return len(label) >= 9 && (label[:9] == "unrelated" || label[:9] == "with unre")
 }
 
-func (p panel) draw(img *image.RGBA, r image.Rectangle) {
-	plot := image.Rect(r.Min.X+105, r.Min.Y+50, r.Max.X-40, r.Max.Y-80)
-	xmin, xmax := p.xTicks[0], p.xTicks[len(p.xTicks)-1]
-	ymin, ymax := p.yTicks[0], p.yTicks[len(p.yTicks)-1]
-	xpos := func(x float64) int {
-		t := (math.Log10(1+x) - math.Log10(1+xmin)) / (math.Log10(1+xmax) - math.Log10(1+xmin))
-		return plot.Min.X + int(t*float64(plot.Dx()))
+// plot is the panel as a gonum plot: fixed axes at the first and last tick, a grid at
+// the ticks, solid lines with dots, dashed lines with rings, crosses for targets, and a
+// legend of the solid series and targets.
+func (p panel) plot() (*plot.Plot, error) {
+	pl := plot.New()
+	pl.Title.Text = p.title
+	pl.X.Label.Text, pl.Y.Label.Text = p.xLabel, p.yLabel
+	pl.X.Min, pl.X.Max = p.xTicks[0], p.xTicks[len(p.xTicks)-1]
+	pl.Y.Min, pl.Y.Max = p.yTicks[0], p.yTicks[len(p.yTicks)-1]
+	pl.X.Scale, pl.X.Tick.Marker = logOnePlusScale{}, ticksAt(p.xTicks)
+	pl.Y.Tick.Marker = ticksAt(p.yTicks)
+	if p.logY {
+		pl.Y.Scale = plot.LogScale{}
 	}
-	ypos := func(y float64) int {
-		var t float64
-		if p.logY {
-			y = math.Max(y, ymin)
-			t = (math.Log10(y) - math.Log10(ymin)) / (math.Log10(ymax) - math.Log10(ymin))
-		} else {
-			t = (y - ymin) / (ymax - ymin)
-		}
-		t = math.Min(math.Max(t, 0), 1)
-		return plot.Max.Y - int(t*float64(plot.Dy()))
-	}
-	drawText(img, r.Min.X+(r.Dx()-textWidth(p.title, 2))/2, r.Min.Y+14, p.title, 2, black)
-	for _, y := range p.yTicks {
-		yy := ypos(y)
-		line(img, plot.Min.X, yy, plot.Max.X, yy, grey, 1)
-		label := fmt.Sprintf("%g", y)
-		drawText(img, plot.Min.X-8-textWidth(label, 2), yy-7, label, 2, black)
-	}
-	for _, x := range p.xTicks {
-		xx := xpos(x)
-		line(img, xx, plot.Min.Y, xx, plot.Max.Y, grey, 1)
-		label := fmt.Sprintf("%g", x)
-		drawText(img, xx-textWidth(label, 2)/2, plot.Max.Y+8, label, 2, black)
-	}
-	line(img, plot.Min.X, plot.Max.Y, plot.Max.X, plot.Max.Y, black, 2)
-	line(img, plot.Min.X, plot.Min.Y, plot.Min.X, plot.Max.Y, black, 2)
-	drawText(img, plot.Min.X+(plot.Dx()-textWidth(p.xLabel, 2))/2, plot.Max.Y+30, p.xLabel, 2, black)
-	drawTextUp(img, r.Min.X+6, plot.Min.Y+(plot.Dy()+textWidth(p.yLabel, 2))/2, p.yLabel, 2, black)
-
-	legendY := plot.Max.Y + 52
-	legendX := plot.Min.X
+	pl.Add(plotter.NewGrid())
+	pl.Legend.Top, pl.Legend.Left = true, true
 	for _, s := range p.series {
-		for i, pt := range s.points {
-			x, y := xpos(pt[0]), ypos(pt[1])
-			if s.markersOnly {
-				cross(img, x, y, s.color)
-				continue
-			}
-			if s.dashed {
-				ring(img, x, y, s.color)
-			} else {
-				dot(img, x, y, s.color)
-			}
-			if i > 0 {
-				x0, y0 := xpos(s.points[i-1][0]), ypos(s.points[i-1][1])
-				if s.dashed {
-					dashedLine(img, x0, y0, x, y, s.color)
-				} else {
-					line(img, x0, y0, x, y, s.color, 3)
-				}
-			}
-		}
-		if len(s.points) == 0 || s.dashed {
+		if len(s.points) == 0 {
 			continue
 		}
+		xys := make(plotter.XYs, len(s.points))
+		for i, pt := range s.points {
+			// A log axis has no place for what is below its first tick: draw it there.
+			xys[i].X, xys[i].Y = pt[0], pt[1]
+			if p.logY {
+				xys[i].Y = math.Max(pt[1], pl.Y.Min)
+			}
+		}
 		if s.markersOnly {
-			cross(img, legendX+6, legendY+6, s.color)
-		} else {
-			line(img, legendX, legendY+6, legendX+14, legendY+6, s.color, 3)
-		}
-		drawText(img, legendX+20, legendY, s.name, 2, black)
-		legendX += 20 + textWidth(s.name, 2) + 16
-	}
-}
-
-// line draws a straight line of the given thickness (Bresenham, with a square pen).
-func line(img *image.RGBA, x0, y0, x1, y1 int, c color.Color, width int) {
-	dx, dy := abs(x1-x0), -abs(y1-y0)
-	sx, sy := sign(x1-x0), sign(y1-y0)
-	e := dx + dy
-	for {
-		for i := -width / 2; i <= (width-1)/2; i++ {
-			for j := -width / 2; j <= (width-1)/2; j++ {
-				img.Set(x0+i, y0+j, c)
+			sc, err := plotter.NewScatter(xys)
+			if err != nil {
+				return nil, err
 			}
+			sc.GlyphStyle = draw.GlyphStyle{Color: s.color, Radius: vg.Points(5), Shape: draw.CrossGlyph{}}
+			pl.Add(sc)
+			pl.Legend.Add(s.name, sc)
+			continue
 		}
-		if x0 == x1 && y0 == y1 {
-			return
+		l, pts, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return nil, err
 		}
-		e2 := 2 * e
-		if e2 >= dy {
-			e += dy
-			x0 += sx
+		l.Color, l.Width = s.color, vg.Points(2)
+		pts.GlyphStyle = draw.GlyphStyle{Color: s.color, Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}
+		if s.dashed {
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			pts.Shape = draw.RingGlyph{}
 		}
-		if e2 <= dx {
-			e += dx
-			y0 += sy
-		}
-	}
-}
-
-func dot(img *image.RGBA, x, y int, c color.Color) {
-	for i := -4; i <= 4; i++ {
-		for j := -4; j <= 4; j++ {
-			if i*i+j*j <= 16 {
-				img.Set(x+i, y+j, c)
-			}
+		pl.Add(l, pts)
+		if !s.dashed {
+			pl.Legend.Add(s.name, l, pts)
 		}
 	}
+	return pl, nil
 }
 
-func ring(img *image.RGBA, x, y int, c color.Color) {
-	for i := -5; i <= 5; i++ {
-		for j := -5; j <= 5; j++ {
-			if d := i*i + j*j; d <= 25 && d >= 9 {
-				img.Set(x+i, y+j, c)
-			}
-		}
+// logOnePlusScale places x at log10(1+x), so that 0 has a place on a log axis.
+type logOnePlusScale struct{}
+
+func (logOnePlusScale) Normalize(min, max, x float64) float64 {
+	return (math.Log10(1+x) - math.Log10(1+min)) / (math.Log10(1+max) - math.Log10(1+min))
+}
+
+// ticksAt labels exactly the given values.
+func ticksAt(values []float64) plot.ConstantTicks {
+	ticks := make(plot.ConstantTicks, len(values))
+	for i, v := range values {
+		ticks[i] = plot.Tick{Value: v, Label: fmt.Sprintf("%g", v)}
 	}
-}
-
-// dashedLine draws 8-pixel dashes with 6-pixel gaps.
-func dashedLine(img *image.RGBA, x0, y0, x1, y1 int, c color.Color) {
-	n := int(math.Hypot(float64(x1-x0), float64(y1-y0)))
-	for t := 0; t < n; t += 14 {
-		end := min(t+8, n)
-		ax := x0 + (x1-x0)*t/max(n, 1)
-		ay := y0 + (y1-y0)*t/max(n, 1)
-		bx := x0 + (x1-x0)*end/max(n, 1)
-		by := y0 + (y1-y0)*end/max(n, 1)
-		line(img, ax, ay, bx, by, c, 3)
-	}
-}
-
-func cross(img *image.RGBA, x, y int, c color.Color) {
-	line(img, x-6, y-6, x+6, y+6, c, 3)
-	line(img, x-6, y+6, x+6, y-6, c, 3)
-}
-
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-func sign(v int) int {
-	switch {
-	case v > 0:
-		return 1
-	case v < 0:
-		return -1
-	}
-	return 0
+	return ticks
 }
 
 func readResults(path string) (*results, error) {

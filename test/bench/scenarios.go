@@ -146,8 +146,8 @@ func (b *bench) ensureReleases(ctx context.Context, n int) error {
 func (b *bench) waitSettled(ctx context.Context, names []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if !b.op.alive() {
-			return fmt.Errorf("the operator died; the end of its log:\n%s", tail(b.op.logPath, 20))
+		if !b.op.Running() {
+			return fmt.Errorf("the operator died; the end of its log:\n%s", b.op.LogTail(20))
 		}
 		states, err := b.w.states(ctx, b.cfg.namespace)
 		if err != nil {
@@ -222,8 +222,8 @@ func (b *bench) waitFlipped(names []string, timeout time.Duration) error {
 				return fmt.Errorf("%s did not flip within %s (seen: spec %v, green deploy %v, available %v, endpoints %v)",
 					n, timeout, !r.specSeen.IsZero(), !r.deploySeen.IsZero(), !r.available.IsZero(), !r.endpoints.IsZero())
 			}
-			if !b.op.alive() {
-				return fmt.Errorf("the operator died; the end of its log:\n%s", tail(b.op.logPath, 20))
+			if !b.op.Running() {
+				return fmt.Errorf("the operator died; the end of its log:\n%s", b.op.LogTail(20))
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
@@ -507,7 +507,7 @@ func (b *bench) memory(releases int, label string) error {
 	p := memoryPoint{Releases: releases, Label: label, RSSMiB: median(rss), RSSMaxMiB: summarize(rss).Max,
 		HeapInuseMiB:  m.sum("go_memstats_heap_inuse_bytes", nil) / (1 << 20),
 		GoSysMiB:      m.sum("go_memstats_sys_bytes", nil) / (1 << 20),
-		OperatorStart: b.op.starts, Load: loadAvg()}
+		OperatorStart: b.op.Starts(), Load: loadAvg()}
 	b.res.Memory = append(b.res.Memory, p)
 	log.Printf("RSS with %d releases (%s): %.1f MiB (max %.1f; Go heap in use %.1f MiB)", releases, label, p.RSSMiB, p.RSSMaxMiB, p.HeapInuseMiB)
 	return nil
@@ -588,8 +588,8 @@ func (b *bench) waitReconciled(want float64, timeout time.Duration) (float64, er
 // what that first pass over everything writes.
 func (b *bench) restart(n int, label string) error {
 	log.Printf("Restarting the operator with %d releases (%s)", n, label)
-	b.op.stop()
-	if err := b.op.start(); err != nil {
+	_ = b.op.Stop()
+	if err := b.op.Start(); err != nil {
 		return err
 	}
 	sourcesStart, workers, err := b.op.startupTimes()
@@ -607,8 +607,8 @@ func (b *bench) restart(n int, label string) error {
 	}
 	r := restartResult{Releases: n, Label: label,
 		CacheSyncMs:        ms(workers.Sub(sourcesStart)),
-		ExecToWorkersMs:    ms(workers.Sub(b.op.startedAt)),
-		ExecToReconciledMs: ms(allDone.Sub(b.op.startedAt)),
+		ExecToWorkersMs:    ms(workers.Sub(b.op.StartedAt())),
+		ExecToReconciledMs: ms(allDone.Sub(b.op.StartedAt())),
 		Requests:           deltaRequests(metricSet{}, m)}
 	b.res.Restarts = append(b.res.Restarts, r)
 	log.Printf("  caches synced in %.0f ms (%.0f ms after exec); every release reconciled %.0f ms after exec; %v writes %v",

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"gonum.org/v1/gonum/stat"
 )
 
 // summary is the distribution of one measurement, in milliseconds.
@@ -18,15 +20,14 @@ type summary struct {
 	Min float64 `json:"min"`
 }
 
-// percentile is the nearest-rank percentile: the smallest sample with at least p% of
-// the samples at or below it. With 20 samples, p99 is the largest; it never interpolates
-// a value nobody measured.
+// percentile is the nearest-rank percentile (gonum's Empirical quantile): the smallest
+// sample with at least p% of the samples at or below it. With 20 samples, p99 is the
+// largest; it never interpolates a value nobody measured.
 func percentile(sorted []float64, p float64) float64 {
 	if len(sorted) == 0 {
 		return math.NaN()
 	}
-	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
-	return sorted[max(rank, 1)-1]
+	return stat.Quantile(p/100, stat.Empirical, sorted, nil)
 }
 
 func summarize(samples []float64) summary {

@@ -50,6 +50,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	operatorprocess "github.com/softfactory/release-operator/test/support/operator"
 )
 
 // clusterName is the suite's own cluster, beside the demo's (softfactory), so running
@@ -74,7 +75,7 @@ var (
 	// pluginDir holds kubectl-sfrelease, for kubectl to find on PATH.
 	pluginDir string
 
-	operator *operatorProcess
+	operator *operatorprocess.Process
 
 	scheme = runtime.NewScheme()
 )
@@ -138,14 +139,14 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	operator = newOperatorProcess(manager, kubeconfig,
 		filepath.Join(workDir, "operator.log"), filepath.Join(workDir, "operator.pid"))
 	operator.StopLeftover()
-	operator.Start()
-	GinkgoWriter.Printf("Operator log: %s\n", operator.logPath)
+	Expect(operator.Start()).To(Succeed())
+	GinkgoWriter.Printf("Operator log: %s\n", operator.LogPath)
 })
 
 var _ = AfterSuite(func(ctx SpecContext) {
 	if operator != nil {
 		By("stopping the operator")
-		operator.Stop()
+		Expect(operator.Stop()).To(Succeed())
 	}
 	if ownCluster && os.Getenv("E2E_KEEP_CLUSTER") == "" {
 		By("removing the local cluster " + clusterName)

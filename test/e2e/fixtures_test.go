@@ -165,7 +165,7 @@ func waitForSuccess(ctx context.Context, key client.ObjectKey) *deployv1alpha1.S
 	GinkgoHelper()
 	r := &deployv1alpha1.SoftFactoryRelease{}
 	Eventually(func(g Gomega) {
-		operator.ExpectRunning()
+		Expect(operator.CheckRunning()).To(Succeed())
 		g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
 		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation),
 			"the operator has not observed generation %d", r.Generation)
@@ -187,7 +187,7 @@ func waitForFailure(ctx context.Context, key client.ObjectKey, reason string) *d
 	GinkgoHelper()
 	r := &deployv1alpha1.SoftFactoryRelease{}
 	Eventually(func(g Gomega) {
-		operator.ExpectRunning()
+		Expect(operator.CheckRunning()).To(Succeed())
 		g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
 		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation),
 			"the operator has not observed generation %d", r.Generation)
@@ -298,7 +298,7 @@ func reportOnFailure(ctx context.Context, namespace string) {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
-	p("\n===== operator log (last 200 lines of %s) =====\n%s\n", operator.logPath, operator.LogTail(200))
+	p("\n===== operator log (last 200 lines of %s) =====\n%s\n", operator.LogPath, operator.LogTail(200))
 
 	p("\n===== events in %s =====\n", namespace)
 	events := &corev1.EventList{}

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	operatorprocess "github.com/softfactory/release-operator/test/support/operator"
 )
 
 // The Helm chart's namespaced mode (rbac.namespaced=true) installed on the cluster: its
@@ -34,7 +35,7 @@ import (
 var _ = Describe("The Helm chart in namespaced mode", Ordered, Serial, func() {
 	var (
 		operatorNS, watched, unwatched string
-		chartOperator                  *operatorProcess
+		chartOperator                  *operatorprocess.Process
 	)
 
 	BeforeAll(func(ctx SpecContext) {
@@ -84,10 +85,10 @@ var _ = Describe("The Helm chart in namespaced mode", Ordered, Serial, func() {
 		Expect(serviceAccount).NotTo(BeEmpty(), "the chart rendered no ServiceAccount")
 
 		By("stopping the suite's cluster-wide operator, which would reconcile both namespaces")
-		operator.Stop()
+		Expect(operator.Stop()).To(Succeed())
 		DeferCleanup(func() {
 			if !operator.Running() {
-				operator.Start()
+				Expect(operator.Start()).To(Succeed())
 			}
 		})
 
@@ -108,13 +109,13 @@ var _ = Describe("The Helm chart in namespaced mode", Ordered, Serial, func() {
 			"the chart's ServiceAccount may list releases in every namespace")
 		Expect(asChartClient.List(ctx, &deployv1alpha1.SoftFactoryReleaseList{}, client.InNamespace(watched))).To(Succeed())
 
-		chartOperator = newOperatorProcess(operator.binary, asChart,
+		chartOperator = newOperatorProcess(operator.Binary, asChart,
 			filepath.Join(workDir, "operator-namespaced.log"), filepath.Join(workDir, "operator-namespaced.pid"))
-		chartOperator.args = args
+		chartOperator.Args = args
 		chartOperator.StopLeftover()
-		chartOperator.Start()
+		Expect(chartOperator.Start()).To(Succeed())
 		DeferCleanup(chartOperator.Stop)
-		GinkgoWriter.Printf("Namespaced operator log: %s\n", chartOperator.logPath)
+		GinkgoWriter.Printf("Namespaced operator log: %s\n", chartOperator.LogPath)
 	})
 
 	AfterEach(func(ctx SpecContext) {
@@ -129,7 +130,7 @@ var _ = Describe("The Helm chart in namespaced mode", Ordered, Serial, func() {
 		Expect(k8s.Create(ctx, newRelease(watched, key.Name, "registry.example.com/softfactory:3.0.0"))).To(Succeed())
 		r := &deployv1alpha1.SoftFactoryRelease{}
 		Eventually(func(g Gomega) {
-			chartOperator.ExpectRunning()
+			Expect(chartOperator.CheckRunning()).To(Succeed())
 			g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
 			g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation))
 			g.Expect(r.Status.Phase).To(Equal(deployv1alpha1.PhaseSucceeded), "phase %s, conditions %+v", r.Status.Phase, r.Status.Conditions)
@@ -141,7 +142,7 @@ var _ = Describe("The Helm chart in namespaced mode", Ordered, Serial, func() {
 		key := client.ObjectKey{Namespace: unwatched, Name: "stranger"}
 		Expect(k8s.Create(ctx, newRelease(unwatched, key.Name, "registry.example.com/softfactory:3.0.0"))).To(Succeed())
 		Consistently(func(g Gomega) {
-			chartOperator.ExpectRunning()
+			Expect(chartOperator.CheckRunning()).To(Succeed())
 			r := &deployv1alpha1.SoftFactoryRelease{}
 			g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
 			g.Expect(r.Status.ObservedGeneration).To(BeZero(), "the operator wrote the status of a release it does not watch")
@@ -152,7 +153,7 @@ var _ = Describe("The Helm chart in namespaced mode", Ordered, Serial, func() {
 	})
 
 	It("was never refused anything by the API server", func() {
-		raw, err := os.ReadFile(chartOperator.logPath)
+		raw, err := os.ReadFile(chartOperator.LogPath)
 		Expect(err).NotTo(HaveOccurred())
 		log := strings.ToLower(string(raw))
 		Expect(log).NotTo(ContainSubstring("forbidden"), "the chart's RBAC lacks a permission the operator uses")

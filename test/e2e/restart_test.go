@@ -55,7 +55,7 @@ var _ = Describe("An operator killed in the middle of a release", Ordered, Seria
 		// running operator.
 		DeferCleanup(func() {
 			if !operator.Running() {
-				operator.Start()
+				Expect(operator.Start()).To(Succeed())
 			}
 		})
 
@@ -88,7 +88,7 @@ var _ = Describe("An operator killed in the middle of a release", Ordered, Seria
 
 		By("killing the operator while the backup runs")
 		backup := waitForRunningJob(ctx, namespace, backupName)
-		operator.Kill()
+		Expect(operator.Kill()).To(Succeed())
 		stillRunning(ctx, namespace, backupName)
 
 		By("letting the backup finish with no operator: nothing else may start")
@@ -99,23 +99,23 @@ var _ = Describe("An operator killed in the middle of a release", Ordered, Seria
 		Expect(findJob(ctx, namespace, migrationName)).To(BeNil())
 
 		By("restarting it: it adopts the finished backup and starts the migration")
-		operator.Start()
+		Expect(operator.Start()).To(Succeed())
 		migration := waitForRunningJob(ctx, namespace, migrationName)
 
 		By("killing the operator while the migration runs, and restarting it at once")
-		operator.Kill()
+		Expect(operator.Kill()).To(Succeed())
 		stillRunning(ctx, namespace, migrationName)
-		operator.Start()
+		Expect(operator.Start()).To(Succeed())
 
 		By("killing the operator right after the flip, before the old colour scales down")
 		Eventually(func() string { return activeColour(ctx, r) }).WithContext(ctx).Should(Equal("green"))
-		operator.Kill()
+		Expect(operator.Kill()).To(Succeed())
 		killedAt := time.Now()
 		blue := getDeployment(ctx, namespace, name+"-blue")
 		Expect(ptr.Deref(blue.Spec.Replicas, 1)).To(BeEquivalentTo(2), "blue scaled down at the flip, without its delay")
 
 		By("restarting it: blue scales down once the delay after the recorded flip has passed, not before")
-		operator.Start()
+		Expect(operator.Start()).To(Succeed())
 		// The flip records its time on the active Service in the same write that moves
 		// the selector, so no kill can separate them; the scale-down delay counts from it.
 		svc := &corev1.Service{}

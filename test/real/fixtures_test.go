@@ -175,6 +175,11 @@ func createDatabase(ctx context.Context, namespace string) *database {
 							{Name: "POSTGRES_DB", Value: dbName},
 						},
 						Ports: []corev1.ContainerPort{{ContainerPort: 5432}},
+						// A request, as a production database has: Burstable, not starved by
+						// the BestEffort backup and migration pods.
+						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+							corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
+						}},
 						// Patient: on 2 shared cores pg_isready can take seconds to answer, and
 						// an unready database leaves its Service with no endpoint, failing
 						// every request of the app for reasons that are not the release's.
@@ -242,11 +247,15 @@ func newRelease(db *database, name, image string) *deployv1alpha1.SoftFactoryRel
 			Image:    image,
 			Replicas: ptr.To[int32](2),
 			Port:     8000,
-			// The operator's defaults for period and thresholds: its liveness probe is the
-			// same check with three times the failures, and a shorter period would kill
-			// pods whose gunicorn worker takes 20 s to boot on a busy machine.
+			// The operator's defaults for period and thresholds: readiness on /health (which
+			// checks the database), liveness and startup only on the port.
 			HealthCheck: deployv1alpha1.HealthCheckSpec{Path: "/health", TimeoutSeconds: 8},
 			Service:     deployv1alpha1.ServiceSpec{Name: "softfactory-api", Port: 80},
+			// Requests, as a production spec has: the API pods are Burstable, so a backup
+			// or migration pod (BestEffort) never takes their CPU.
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("96Mi"),
+			}},
 			Database: &deployv1alpha1.DatabaseSpec{
 				URLSecretRef: deployv1alpha1.SecretKeyRef{Name: dbSecret, Key: "DATABASE_URL"},
 			},
@@ -285,7 +294,7 @@ func waitForSuccess(ctx context.Context, key client.ObjectKey) *deployv1alpha1.S
 	GinkgoHelper()
 	r := &deployv1alpha1.SoftFactoryRelease{}
 	Eventually(func(g Gomega) {
-		operator.ExpectRunning()
+		Expect(operator.CheckRunning()).To(Succeed())
 		g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
 		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation))
 		degraded := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionDegraded)
@@ -305,7 +314,7 @@ func waitForDegraded(ctx context.Context, key client.ObjectKey, reason string, t
 	GinkgoHelper()
 	r := &deployv1alpha1.SoftFactoryRelease{}
 	Eventually(func(g Gomega) {
-		operator.ExpectRunning()
+		Expect(operator.CheckRunning()).To(Succeed())
 		g.Expect(k8s.Get(ctx, key, r)).To(Succeed())
 		g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation))
 		degraded := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionDegraded)

@@ -55,6 +55,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	operatorprocess "github.com/softfactory/release-operator/test/support/operator"
 )
 
 var (
@@ -69,7 +70,7 @@ var (
 	// loadgen is hack/real/loadgen, built before anything runs in the namespace (the Go
 	// module proxy cannot be reached from inside it).
 	loadgen  string
-	operator *operatorProcess
+	operator *operatorprocess.Process
 	scheme   = runtime.NewScheme()
 )
 
@@ -132,15 +133,15 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	operator = newOperatorProcess(manager, kubeconfig,
 		filepath.Join(workDir, "operator.log"), filepath.Join(workDir, "operator.pid"))
 	operator.StopLeftover()
-	operator.Start()
-	GinkgoWriter.Printf("Operator log: %s\n", operator.logPath)
+	Expect(operator.Start()).To(Succeed())
+	GinkgoWriter.Printf("Operator log: %s\n", operator.LogPath)
 })
 
 var _ = AfterSuite(func() {
 	printLoadReports()
 	if operator != nil {
 		By("stopping the operator")
-		operator.Stop()
+		Expect(operator.Stop()).To(Succeed())
 	}
 	if ownCluster && os.Getenv("REAL_KEEP_CLUSTER") == "" {
 		By("removing the real cluster " + clusterName)

@@ -124,9 +124,9 @@ var _ = Describe("The sample app on a real cluster", Ordered, ContinueOnFailure,
 			g.Expect(j).NotTo(BeNil())
 			g.Expect(jobFinished(j)).To(BeFalse())
 		}).WithContext(ctx).WithPolling(100 * time.Millisecond).Should(Succeed())
-		operator.Kill()
+		Expect(operator.Kill()).To(Succeed())
 		time.Sleep(3 * time.Second)
-		operator.Start()
+		Expect(operator.Start()).To(Succeed())
 
 		By("killing the operator while the migration Job runs")
 		Eventually(func(g Gomega) {
@@ -134,9 +134,9 @@ var _ = Describe("The sample app on a real cluster", Ordered, ContinueOnFailure,
 			g.Expect(j).NotTo(BeNil())
 			g.Expect(jobFinished(j)).To(BeFalse())
 		}).WithContext(ctx).WithPolling(100 * time.Millisecond).Should(Succeed())
-		operator.Kill()
+		Expect(operator.Kill()).To(Succeed())
 		time.Sleep(3 * time.Second)
-		operator.Start()
+		Expect(operator.Start()).To(Succeed())
 
 		r = waitForSuccess(ctx, key)
 		rep := load.Stop()

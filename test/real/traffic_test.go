@@ -44,30 +44,38 @@ var _ = Describe("Traffic on a real cluster", func() {
 		r = waitForSuccess(ctx, key)
 		url := serviceURL(ctx, ns, r.ActiveServiceName())
 
-		w := watchTraffic(ctx, ns, r.ActiveServiceName(), 2)
+		// kube-proxy programs a new Service a moment after it exists; a connection tried
+		// before that waits out its SYN retries (as the first spec does, wait for it).
+		expectVersion(ctx, url, "2.0.0")
+
+		w := watchTraffic(ctx, ns, r)
 		load := startLoad("five flips, no Job", url)
-		var each []time.Duration
+		var each, previewLag []time.Duration
 		for i := 1; i <= flips; i++ {
 			updateRelease(ctx, key, func(r *deployv1alpha1.SoftFactoryRelease) {
 				r.Spec.Backup, r.Spec.Migration = nil, nil
 				r.Spec.Env = []corev1.EnvVar{{Name: "RELEASE_NOTE", Value: fmt.Sprint(i)}}
 			})
 			r = waitForSuccess(ctx, key)
-			available, traffic := w.times(r.Status.CurrentRevision)
+			available, previewReady, traffic := w.times(r.Status.CurrentRevision)
 			Expect(available).NotTo(BeZero(), "flip %d: the new ReplicaSet was never seen fully available", i)
 			Expect(traffic).NotTo(BeZero(), "flip %d: the active Service's EndpointSlices never listed only the new pods", i)
 			each = append(each, traffic.Sub(available))
+			if !previewReady.IsZero() {
+				previewLag = append(previewLag, previewReady.Sub(available))
+			}
 		}
 		rep := load.Stop()
-		expectNoFailedRequest(rep)
-		Expect(w.outages()).To(BeEmpty(), "moments the active Service had no ready endpoint")
-
 		moved := slices.Sorted(slices.Values(each))
 		line := fmt.Sprintf("traffic moved (new ReplicaSet fully available -> active EndpointSlices list only its pods, ready), %d flips: "+
-			"median %s, max %s; each: %v", flips, moved[len(moved)/2].Round(time.Millisecond), moved[len(moved)-1].Round(time.Millisecond), roundAll(each))
+			"median %s, max %s; each: %v; the preview Service listed them ready (the gate's evidence) %v after the ReplicaSet was available",
+			flips, moved[len(moved)/2].Round(time.Millisecond), moved[len(moved)-1].Round(time.Millisecond), roundAll(each), roundAll(previewLag))
 		AddReportEntry("traffic moved", line)
 		GinkgoWriter.Println(line)
 		recordTrafficReport(line)
+
+		expectNoFailedRequest(rep)
+		Expect(w.outages()).To(BeEmpty(), "moments the active Service had no ready endpoint")
 	})
 })
 
@@ -80,43 +88,44 @@ func roundAll(ds []time.Duration) []string {
 }
 
 // trafficWatch follows, through the API server on the host's loopback, the ReplicaSets
-// of a namespace and the EndpointSlices of its active Service, timestamping what it sees
-// as it arrives, like a user's own watcher. It never talks to a pod.
+// of a namespace and the EndpointSlices of the release's active and preview Services,
+// timestamping what it sees as it arrives, like a user's own watcher. It never talks to
+// a pod.
 type trafficWatch struct {
-	replicas int32
+	replicas        int32
+	active, preview string
 
 	mu sync.Mutex
 	// revisionOf maps a ReplicaSet's name (a pod's name without its last part) to the
 	// release revision of its pod template.
 	revisionOf map[string]string
-	// available and moved are the first moments, per revision, its ReplicaSet was fully
-	// available and the active Service's slices listed only its pods, ready.
-	available, moved map[string]time.Time
-	// ready holds the ready endpoints' pod names by slice name.
-	ready    map[string][]string
+	// available, previewReady and moved are the first moments, per revision, its
+	// ReplicaSet was fully available, the preview Service's slices listed its pods ready
+	// (the gate's evidence), and the active Service's slices listed only its pods, ready.
+	available, previewReady, moved map[string]time.Time
+	// ready holds the ready endpoints' pod names by Service, then by slice.
+	ready    map[string]map[string][]string
 	hadReady bool
 	gaps     []time.Time
 }
 
-func watchTraffic(ctx SpecContext, namespace, service string, replicas int32) *trafficWatch {
+func watchTraffic(ctx SpecContext, namespace string, r *deployv1alpha1.SoftFactoryRelease) *trafficWatch {
 	GinkgoHelper()
-	w := &trafficWatch{replicas: replicas, revisionOf: map[string]string{},
-		available: map[string]time.Time{}, moved: map[string]time.Time{}, ready: map[string][]string{}}
+	w := &trafficWatch{replicas: *r.Spec.Replicas, active: r.ActiveServiceName(), preview: r.PreviewServiceName(),
+		revisionOf: map[string]string{}, available: map[string]time.Time{}, previewReady: map[string]time.Time{},
+		moved: map[string]time.Time{}, ready: map[string]map[string][]string{}}
 	factory := informers.NewSharedInformerFactoryWithOptions(clientset, 0, informers.WithNamespace(namespace))
 	rsInformer := factory.Apps().V1().ReplicaSets().Informer()
 	sliceInformer := factory.Discovery().V1().EndpointSlices().Informer()
-	on := func(f func(any, time.Time)) toolscache.ResourceEventHandlerFuncs {
-		return toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { f(o, time.Now()) },
-			UpdateFunc: func(_, o any) { f(o, time.Now()) },
-		}
-	}
-	_, err := rsInformer.AddEventHandler(on(w.onReplicaSet))
+	_, err := rsInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { w.onReplicaSet(o, time.Now()) },
+		UpdateFunc: func(_, o any) { w.onReplicaSet(o, time.Now()) },
+	})
 	Expect(err).NotTo(HaveOccurred())
 	_, err = sliceInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { w.onSlice(o, service, time.Now(), false) },
-		UpdateFunc: func(_, o any) { w.onSlice(o, service, time.Now(), false) },
-		DeleteFunc: func(o any) { w.onSlice(o, service, time.Now(), true) },
+		AddFunc:    func(o any) { w.onSlice(o, time.Now(), false) },
+		UpdateFunc: func(_, o any) { w.onSlice(o, time.Now(), false) },
+		DeleteFunc: func(o any) { w.onSlice(o, time.Now(), true) },
 	})
 	Expect(err).NotTo(HaveOccurred())
 	stop := make(chan struct{})
@@ -145,12 +154,16 @@ func (w *trafficWatch) onReplicaSet(obj any, at time.Time) {
 	}
 }
 
-func (w *trafficWatch) onSlice(obj any, service string, at time.Time, deleted bool) {
+func (w *trafficWatch) onSlice(obj any, at time.Time, deleted bool) {
 	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
 	s, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok || s.Labels[discoveryv1.LabelServiceName] != service {
+	if !ok {
+		return
+	}
+	service := s.Labels[discoveryv1.LabelServiceName]
+	if service != w.active && service != w.preview {
 		return
 	}
 	var ready []string
@@ -161,20 +174,33 @@ func (w *trafficWatch) onSlice(obj any, service string, at time.Time, deleted bo
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	bySlice := w.ready[service]
+	if bySlice == nil {
+		bySlice = map[string][]string{}
+		w.ready[service] = bySlice
+	}
 	if deleted {
-		delete(w.ready, s.Name)
+		delete(bySlice, s.Name)
 	} else {
-		w.ready[s.Name] = ready
+		bySlice[s.Name] = ready
 	}
 	revisions := map[string]int32{}
 	var total int32
-	for _, names := range w.ready {
+	for _, names := range bySlice {
 		for _, pod := range names {
 			total++
 			if cut := strings.LastIndex(pod, "-"); cut > 0 {
 				revisions[w.revisionOf[pod[:cut]]]++
 			}
 		}
+	}
+	if service == w.preview {
+		for rev, n := range revisions {
+			if _, seen := w.previewReady[rev]; rev != "" && n >= w.replicas && !seen {
+				w.previewReady[rev] = at
+			}
+		}
+		return
 	}
 	switch {
 	case total > 0:
@@ -191,12 +217,12 @@ func (w *trafficWatch) onSlice(obj any, service string, at time.Time, deleted bo
 	}
 }
 
-// times says when revision's ReplicaSet was first fully available and when traffic
-// first went to its pods only.
-func (w *trafficWatch) times(revision string) (available, moved time.Time) {
+// times says when revision's ReplicaSet was first fully available, when the preview
+// Service first listed its pods ready, and when traffic first went to its pods only.
+func (w *trafficWatch) times(revision string) (available, previewReady, moved time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.available[revision], w.moved[revision]
+	return w.available[revision], w.previewReady[revision], w.moved[revision]
 }
 
 // outages are the moments the active Service's slices listed no ready endpoint after

@@ -6,7 +6,6 @@ rules:
   resources:
   - pods
   verbs:
-  - get
   - list
   - watch
 - apiGroups:
@@ -34,7 +33,6 @@ rules:
   resources:
   - replicasets
   verbs:
-  - get
   - list
   - watch
 - apiGroups:
@@ -77,7 +75,6 @@ rules:
   resources:
   - endpointslices
   verbs:
-  - get
   - list
   - watch
 - apiGroups:

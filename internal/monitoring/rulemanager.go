@@ -1,4 +1,4 @@
-package controller
+package monitoring
 
 import (
 	"context"
@@ -9,47 +9,40 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
-	"github.com/softfactory/release-operator/internal/monitoring"
+	"github.com/softfactory/release-operator/internal/objecthash"
+	"github.com/softfactory/release-operator/internal/queuepriority"
 )
 
-// Monitoring states, the reasons of the MonitoringReady condition.
-const (
-	MonitoringCreated    = "RuleReady"
-	MonitoringDisabled   = "Disabled"
-	MonitoringCRDMissing = "PrometheusRuleCRDMissing"
-)
-
-// crdRecheckInterval is how often a cluster without the PrometheusRule CRD is asked
+// CRDRecheckInterval is how often a cluster without the PrometheusRule CRD is asked
 // again, so rules appear (without a restart) once prometheus-operator is installed. One
 // process-wide check asks; no release is requeued for it.
-const crdRecheckInterval = time.Minute
+const CRDRecheckInterval = time.Minute
 
-// prometheusRuleManager keeps each release's PrometheusRule. Whether the CRD is served
+// RuleManager keeps each release's PrometheusRule (the controller's monitoring step). Whether the CRD is served
 // is asked through discovery by one process-wide check, never per release: once at
-// start, then every crdRecheckInterval while it is missing. Once it is served, the
+// start, then every CRDRecheckInterval while it is missing. Once it is served, the
 // controller watches the rules it owns and the rules are read from that watch's cache,
 // so a pass costs no API read and a rule a user deletes or edits is put back at once.
-type prometheusRuleManager struct {
+type RuleManager struct {
 	client    client.Client
 	rules     client.Reader
-	discovery monitoring.ResourceDiscoverer
+	discovery ResourceDiscoverer
 	clock     clock.WithTicker
 
 	mu        sync.Mutex
@@ -66,15 +59,11 @@ type prometheusRuleManager struct {
 	watching   bool
 }
 
-// NewPrometheusRuleManager makes the PrometheusRule manager from the manager's clients.
-// Rules are cached apart from the manager's cache, in namespaces (nil: all), and only
-// those carrying the operator's managed-by label: a cluster running kube-prometheus
-// has dozens of large rules that are none of the operator's business.
-func NewPrometheusRuleManager(mgr ctrl.Manager, namespaces map[string]cache.Config) (PrometheusRuleManager, error) {
-	return newPrometheusRuleManager(mgr, clock.RealClock{}, namespaces)
-}
-
-func newPrometheusRuleManager(mgr ctrl.Manager, clk clock.WithTicker, namespaces map[string]cache.Config) (*prometheusRuleManager, error) {
+// NewRuleManager makes the rule manager from the manager's clients, its CRD check
+// ticking on clk. Rules are cached apart from the manager's cache, in namespaces (nil:
+// all), and only those carrying the operator's managed-by label: a cluster running
+// kube-prometheus has dozens of large rules that are none of the operator's business.
+func NewRuleManager(mgr ctrl.Manager, clk clock.WithTicker, namespaces map[string]cache.Config) (*RuleManager, error) {
 	dc, err := discovery.NewDiscoveryClientForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		return nil, err
@@ -98,26 +87,28 @@ func newPrometheusRuleManager(mgr ctrl.Manager, clk clock.WithTicker, namespaces
 	if err := mgr.Add(rules); err != nil {
 		return nil, err
 	}
-	m := newPrometheusRuleManagerWith(mgr.GetClient(), rules, dc, clk)
-	m.ruleCache = rules
+	m := NewRuleManagerWith(mgr.GetClient(), dc, clk)
+	m.rules, m.ruleCache = rules, rules
 	return m, nil
 }
 
-// NewPrometheusRuleManagerWith is NewPrometheusRuleManager with explicit clients (tests):
-// rules are read through c, and nothing watches them.
-func NewPrometheusRuleManagerWith(c client.Client, dc monitoring.ResourceDiscoverer, clk clock.WithTicker) PrometheusRuleManager {
-	return newPrometheusRuleManagerWith(c, c, dc, clk)
+// NewRuleManagerWith is NewRuleManager with explicit clients and no manager (tests
+// that call Reconcile directly): rules are read through c, and nothing watches them.
+func NewRuleManagerWith(c client.Client, dc ResourceDiscoverer, clk clock.WithTicker) *RuleManager {
+	return &RuleManager{client: c, rules: c, discovery: dc, clock: clk}
 }
 
-func newPrometheusRuleManagerWith(c client.Client, rules client.Reader, dc monitoring.ResourceDiscoverer, clk clock.WithTicker) *prometheusRuleManager {
-	return &prometheusRuleManager{client: c, rules: rules, discovery: dc, clock: clk}
+// Cache is the cache the rules are read from once their CRD is served; nil where no
+// manager runs.
+func (m *RuleManager) Cache() cache.Cache {
+	return m.ruleCache
 }
 
 // Watch asks discovery now; if the CRD is served, the rules the controller owns are
 // watched from the controller's start, as Owns() would. Otherwise the check is added to
-// the manager and asks again every crdRecheckInterval. An Owns() watch cannot be used
+// the manager and asks again every CRDRecheckInterval. An Owns() watch cannot be used
 // for this kind: where its CRD is missing, the controller would never start.
-func (m *prometheusRuleManager) Watch(mgr ctrl.Manager, c controller.Controller) error {
+func (m *RuleManager) Watch(mgr ctrl.Manager, c controller.Controller) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	m.mu.Lock()
@@ -142,29 +133,24 @@ func everyRelease(releases client.Reader) source.Source {
 		if err := releases.List(ctx, list); err != nil {
 			return err
 		}
-		pq, prioritised := q.(priorityqueue.PriorityQueue[reconcile.Request])
+		low := queuepriority.At(q, handler.LowPriority)
 		for _, rel := range list.Items {
-			req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rel)}
-			if prioritised {
-				pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, req)
-			} else {
-				q.Add(req)
-			}
+			low.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rel)})
 		}
 		return nil
 	})
 }
 
 // Start is the process-wide check, a manager Runnable: it asks discovery at once and
-// then every crdRecheckInterval, and returns as soon as the CRD is served.
-func (m *prometheusRuleManager) Start(ctx context.Context) error {
+// then every CRDRecheckInterval, and returns as soon as the CRD is served.
+func (m *RuleManager) Start(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("prometheusrule")
-	ticker := m.clock.NewTicker(crdRecheckInterval)
+	ticker := m.clock.NewTicker(CRDRecheckInterval)
 	defer ticker.Stop()
 	for {
-		installed, err := m.recheck(ctx)
+		installed, err := m.Recheck(ctx)
 		if err != nil {
-			log.Error(err, "Failed to ask discovery for the PrometheusRule CRD; asking again later", "after", crdRecheckInterval)
+			log.Error(err, "Failed to ask discovery for the PrometheusRule CRD; asking again later", "after", CRDRecheckInterval)
 		}
 		if installed {
 			return nil
@@ -177,8 +163,8 @@ func (m *prometheusRuleManager) Start(ctx context.Context) error {
 	}
 }
 
-// recheck asks discovery again unless the CRD has been seen already.
-func (m *prometheusRuleManager) recheck(ctx context.Context) (bool, error) {
+// Recheck asks discovery again unless the CRD has been seen already.
+func (m *RuleManager) Recheck(ctx context.Context) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.installed {
@@ -189,7 +175,7 @@ func (m *prometheusRuleManager) recheck(ctx context.Context) (bool, error) {
 
 // crdInstalled is what the last check found. Only a pass that runs before any check
 // (discovery failed at set-up, or no manager runs the check) asks discovery itself.
-func (m *prometheusRuleManager) crdInstalled(ctx context.Context) (bool, error) {
+func (m *RuleManager) crdInstalled(ctx context.Context) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.checked {
@@ -200,8 +186,8 @@ func (m *prometheusRuleManager) crdInstalled(ctx context.Context) (bool, error) 
 
 // checkLocked asks discovery. The first time the CRD is seen it starts the watch on the
 // rules and, if this process had found it missing, enqueues every release once.
-func (m *prometheusRuleManager) checkLocked(ctx context.Context) (bool, error) {
-	ok, err := monitoring.PrometheusRuleCRDInstalled(ctx, m.discovery)
+func (m *RuleManager) checkLocked(ctx context.Context) (bool, error) {
+	ok, err := PrometheusRuleCRDInstalled(ctx, m.discovery)
 	if err != nil {
 		return false, err
 	}
@@ -227,14 +213,25 @@ func (m *prometheusRuleManager) checkLocked(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// Reconcile creates, updates or deletes the release's PrometheusRule.
-func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alpha1.SoftFactoryRelease) (string, string, error) {
+// NotControlledError: the rule of the release's name exists and the release does not
+// control it. Nothing is written to it.
+type NotControlledError struct {
+	Rule *monitoringv1.PrometheusRule
+}
+
+func (e *NotControlledError) Error() string {
+	return fmt.Sprintf("PrometheusRule %s is not controlled by this release", e.Rule.Name)
+}
+
+// Reconcile creates, updates or deletes the release's PrometheusRule. state is a reason
+// of the MonitoringReady condition, message says what happened.
+func (m *RuleManager) Reconcile(ctx context.Context, rel *deployv1alpha1.SoftFactoryRelease) (string, string, error) {
 	installed, err := m.crdInstalled(ctx)
 	if err != nil {
 		return "", "", err
 	}
 	if !installed {
-		return MonitoringCRDMissing, "The PrometheusRule CRD (prometheus-operator) is not installed: alerts were skipped; the release goes on, and the rules are created once the CRD appears", nil
+		return deployv1alpha1.ReasonPrometheusRuleCRDMissing, "The PrometheusRule CRD (prometheus-operator) is not installed: alerts were skipped; the release goes on, and the rules are created once the CRD appears", nil
 	}
 	current := &monitoringv1.PrometheusRule{}
 	err = m.rules.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: rel.PrometheusRuleName()}, current)
@@ -244,20 +241,20 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 	exists := err == nil
 
 	if !rel.Spec.Monitoring.PrometheusRule.IsEnabled() {
-		if exists && metav1IsControlledBy(current, rel) {
+		if exists && metav1.IsControlledBy(current, rel) {
 			if err := m.client.Delete(ctx, current); client.IgnoreNotFound(err) != nil {
 				return "", "", err
 			}
 		}
-		return MonitoringDisabled, "spec.monitoring.prometheusRule.enabled is false: no alerts are kept for this release", nil
+		return deployv1alpha1.ReasonDisabled, "spec.monitoring.prometheusRule.enabled is false: no alerts are kept for this release", nil
 	}
 
-	if exists && !controlledByRelease(current, rel) {
-		return "", "", conflictOfKind("PrometheusRule", current, rel)
+	if exists && !metav1.IsControlledBy(current, rel) {
+		return "", "", &NotControlledError{Rule: current}
 	}
-	desired := monitoring.PrometheusRule(rel)
-	hash := hashOf(desired.Labels, desired.Spec)
-	desired.Annotations = map[string]string{specHashAnnotation: hash}
+	desired := PrometheusRule(rel)
+	hash := objecthash.Of(desired.Labels, desired.Spec)
+	desired.Annotations = map[string]string{deployv1alpha1.SpecHashAnnotation: hash}
 	msg := fmt.Sprintf("PrometheusRule %s carries the runbook's alerts", desired.Name)
 	if !exists {
 		if err := controllerutil.SetControllerReference(rel, desired, m.client.Scheme()); err != nil {
@@ -275,47 +272,34 @@ func (m *prometheusRuleManager) Reconcile(ctx context.Context, rel *deployv1alph
 			if err := m.client.Get(ctx, client.ObjectKeyFromObject(desired), live); err != nil {
 				return "", "", err
 			}
-			if !controlledByRelease(live, rel) {
-				return "", "", conflictOfKind("PrometheusRule", live, rel)
+			if !metav1.IsControlledBy(live, rel) {
+				return "", "", &NotControlledError{Rule: live}
 			}
 		}
-		return MonitoringCreated, msg, nil
+		return deployv1alpha1.ReasonRuleReady, msg, nil
 	}
 	if ruleInSync(current, desired, hash) {
-		return MonitoringCreated, msg, nil
+		return deployv1alpha1.ReasonRuleReady, msg, nil
 	}
 	patched := current.DeepCopy()
 	patched.Labels = desired.Labels
 	if patched.Annotations == nil {
 		patched.Annotations = map[string]string{}
 	}
-	patched.Annotations[specHashAnnotation] = hash
+	patched.Annotations[deployv1alpha1.SpecHashAnnotation] = hash
 	patched.Spec = desired.Spec
 	if err := m.client.Patch(ctx, patched, client.MergeFrom(current)); err != nil {
 		return "", "", err
 	}
-	return MonitoringCreated, msg, nil
+	return deployv1alpha1.ReasonRuleReady, msg, nil
 }
 
 // ruleInSync says the rule carries the desired labels and spec. The spec itself is
 // compared, not only the hash annotation, so a rule a user edited is put back.
 func ruleInSync(current, desired *monitoringv1.PrometheusRule, hash string) bool {
-	if current.Annotations[specHashAnnotation] != hash {
+	if current.Annotations[deployv1alpha1.SpecHashAnnotation] != hash {
 		return false
 	}
-	for k, v := range desired.Labels {
-		if current.Labels[k] != v {
-			return false
-		}
-	}
-	return equality.Semantic.DeepEqual(current.Spec, desired.Spec)
-}
-
-func metav1IsControlledBy(obj client.Object, owner client.Object) bool {
-	for _, ref := range obj.GetOwnerReferences() {
-		if ref.Controller != nil && *ref.Controller && ref.UID == owner.GetUID() {
-			return true
-		}
-	}
-	return false
+	return labels.SelectorFromSet(desired.Labels).Matches(labels.Set(current.Labels)) &&
+		equality.Semantic.DeepEqual(current.Spec, desired.Spec)
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/queuepriority"
 )
 
 var _ = Describe("Work-queue priority", func() {
@@ -51,8 +52,8 @@ var _ = Describe("Work-queue priority", func() {
 	shop := reconcile.Request{NamespacedName: client.ObjectKey{Namespace: "prod", Name: "shop"}}
 
 	It("puts the pass of a release whose new colour just became available before the rest", func() {
-		h := prioritiseGateEvents(handler.EnqueueRequestForOwner(k8sClient.Scheme(), k8sClient.RESTMapper(),
-			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()), deploymentBecameSaturated)
+		h := queuepriority.UpdatesWhere(handler.EnqueueRequestForOwner(k8sClient.Scheme(), k8sClient.RESTMapper(),
+			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()), gatePriority, deploymentBecameSaturated)
 
 		item, priority := queued(h, deployment("1", 1), deployment("2", 2))
 		Expect(item).To(Equal(shop))
@@ -73,7 +74,7 @@ var _ = Describe("Work-queue priority", func() {
 			}
 			return s
 		}
-		h := prioritiseGateEvents(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), sliceGainedReadyEndpoints)
+		h := queuepriority.UpdatesWhere(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), gatePriority, sliceGainedReadyEndpoints)
 
 		item, priority := queued(h, slice("1", true, false), slice("2", true, true))
 		Expect(item).To(Equal(shop))
@@ -93,7 +94,7 @@ var _ = Describe("Work-queue priority", func() {
 		flipping := reconcile.Request{NamespacedName: client.ObjectKey{Namespace: "prod", Name: "till"}}
 		q.Add(following)
 
-		h := prioritiseReleaseChanges(&handler.EnqueueRequestForObject{})
+		h := queuepriority.CreatesAndUpdates(&handler.EnqueueRequestForObject{}, changePriority)
 		h.Update(ctx, event.UpdateEvent{ObjectOld: release("1", 1), ObjectNew: release("2", 2)}, q)
 		q.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(gatePriority)}, flipping)
 

@@ -28,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+	"github.com/softfactory/release-operator/internal/cacheshape"
 	"github.com/softfactory/release-operator/internal/monitoring"
 )
 
@@ -43,7 +44,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		ruleClient client.Client
 		served     *discovery.DiscoveryClient
 		asked      *countingDiscoverer
-		rules      *prometheusRuleManager
+		rules      *monitoring.RuleManager
 		op         *runningOperator
 	)
 
@@ -58,10 +59,10 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		Expect(monitoring.PrometheusRuleCRDInstalled(ctx, served)).To(BeFalse(), "these specs start without the CRD")
 
 		h = newHarness()
-		h.client = &countingClient{Client: ruleClient}
+		h.client = &countingClient{Client: newCachedClient()}
 		h.rec = h.newReconciler()
 		asked = &countingDiscoverer{ResourceDiscoverer: served}
-		rules = newPrometheusRuleManagerWith(h.client, h.client, asked, h.clock)
+		rules = monitoring.NewRuleManagerWith(h.client, asked, h.clock)
 		h.rec.Monitoring = rules
 		// The process-wide check runs as the manager would run it, on the harness's clock.
 		checkCtx, stopCheck := context.WithCancel(ctx)
@@ -87,7 +88,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		c := h.condition(deployv1alpha1.ConditionMonitoringReady)
 		Expect(c).NotTo(BeNil())
 		Expect(c.Status).To(Equal(metav1.ConditionFalse))
-		Expect(c.Reason).To(Equal(MonitoringCRDMissing))
+		Expect(c.Reason).To(Equal(deployv1alpha1.ReasonPrometheusRuleCRDMissing))
 		Expect(h.jobs(deployv1alpha1.ComponentBackup)).To(HaveLen(1), "the release did not wait for monitoring")
 	})
 
@@ -95,7 +96,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		h2 := newHarness()
 		h2.rec.Monitoring = rules // one check per process, shared by every release
 		h2.releaseFirst(h2.release(imageV1))
-		Expect(h2.condition(deployv1alpha1.ConditionMonitoringReady).Reason).To(Equal(MonitoringCRDMissing))
+		Expect(h2.condition(deployv1alpha1.ConditionMonitoringReady).Reason).To(Equal(deployv1alpha1.ReasonPrometheusRuleCRDMissing))
 		before := asked.calls.Load()
 		res := h2.settle()
 		Expect(res.RequeueAfter).To(BeZero(), "a settled release waits for events only; the CRD check enqueues it when the CRD appears")
@@ -111,7 +112,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		_, err := rule(h.ns, h.name)
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a pass does not ask discovery itself; the check's next tick does")
 
-		h.clock.Step(crdRecheckInterval + time.Second)
+		h.clock.Step(monitoring.CRDRecheckInterval + time.Second)
 		Eventually(func(g Gomega) {
 			h.reconcile()
 			pr, err := rule(h.ns, h.name)
@@ -126,7 +127,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		// op's releases were created in BeforeAll, before the CRD; op's check has not
 		// ticked since the CRD appeared, and nothing changes the releases.
 		for _, name := range op.releases {
-			Expect(op.condition(name).Reason).To(Equal(MonitoringCRDMissing))
+			Expect(op.condition(name).Reason).To(Equal(deployv1alpha1.ReasonPrometheusRuleCRDMissing))
 		}
 		passes := op.passes.Load()
 		Consistently(func() int64 { return op.passes.Load() }).WithTimeout(3*time.Second).Should(Equal(passes),
@@ -134,12 +135,12 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 
 		// A real per-release timer (the old requeue) would take a real minute; only the
 		// check's tick, a step of op's fake clock, can get the rules made within 30s.
-		op.clock.Step(crdRecheckInterval + time.Second)
+		op.clock.Step(monitoring.CRDRecheckInterval + time.Second)
 		for _, name := range op.releases {
 			Eventually(func(g Gomega) {
 				_, err := rule(op.ns, name)
 				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(op.condition(name).Reason).To(Equal(MonitoringCreated))
+				g.Expect(op.condition(name).Reason).To(Equal(deployv1alpha1.ReasonRuleReady))
 			}).WithTimeout(30*time.Second).Should(Succeed(), "release %s", name)
 		}
 		Expect(op.ruleGets.Load()).To(BeZero(), "passes read the rules from the watch's cache, not the API server")
@@ -211,7 +212,7 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		h.settle()
 		_, err := rule(h.ns, h.name)
 		Expect(apierrors.IsNotFound(err)).To(BeTrue())
-		Expect(h.condition(deployv1alpha1.ConditionMonitoringReady).Reason).To(Equal(MonitoringDisabled))
+		Expect(h.condition(deployv1alpha1.ConditionMonitoringReady).Reason).To(Equal(deployv1alpha1.ReasonDisabled))
 	})
 
 	// Last of this ordered set: it removes the CRD the specs above installed.
@@ -219,15 +220,13 @@ var _ = Describe("The runbook's alerts", Ordered, func() {
 		if installed, _ := monitoring.PrometheusRuleCRDInstalled(ctx, served); !installed {
 			installPrometheusRuleCRD(ruleClient, served) // this spec runs alone (focused)
 		}
-		Eventually(func() (bool, error) { return rules.recheck(ctx) }).Should(BeTrue(), "the operator has seen the CRD")
+		Eventually(func() (bool, error) { return rules.Recheck(ctx) }).Should(BeTrue(), "the operator has seen the CRD")
 		crd := standInPrometheusRuleCRD()
 		Expect(ruleClient.Delete(ctx, crd)).To(Succeed())
 		Eventually(func() (bool, error) { return monitoring.PrometheusRuleCRDInstalled(ctx, served) }).
 			WithTimeout(60 * time.Second).Should(BeFalse())
 
 		h3 := newHarness()
-		h3.client = &countingClient{Client: ruleClient}
-		h3.rec = h3.newReconciler()
 		h3.rec.Monitoring = rules // still believes the CRD is served, as a running operator would
 		h3.create(h3.release(imageV1))
 		res := h3.settle()
@@ -307,14 +306,14 @@ func startOperator() *runningOperator {
 	mgr, err := ctrl.NewManager(opCfg, ctrl.Options{
 		Scheme:     scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{op.ns: {}}},
-		Client:     client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&monitoringv1.PrometheusRule{}}}},
+		Cache:      cacheshape.Options(op.ns),
+		Client:     cacheshape.ClientOptions(),
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	ruleManager, err := newPrometheusRuleManager(mgr, op.clock, map[string]cache.Config{op.ns: {}})
+	ruleManager, err := monitoring.NewRuleManager(mgr, op.clock, cacheshape.Options(op.ns).DefaultNamespaces)
 	Expect(err).NotTo(HaveOccurred())
-	op.ruleCache = ruleManager.ruleCache
+	op.ruleCache = ruleManager.Cache()
 	rec := &SoftFactoryReleaseReconciler{
 		Client:     &passCountingClient{Client: mgr.GetClient(), passes: &op.passes},
 		Recorder:   mgr.GetEventRecorder("softfactory-release-operator"),
@@ -341,7 +340,7 @@ func startOperator() *runningOperator {
 	}
 	for _, name := range op.releases {
 		Eventually(func() *metav1.Condition { return op.conditionOrNil(name) }).WithTimeout(30 * time.Second).
-			Should(HaveField("Reason", MonitoringCRDMissing))
+			Should(HaveField("Reason", deployv1alpha1.ReasonPrometheusRuleCRDMissing))
 	}
 	return op
 }
