@@ -3,6 +3,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,23 @@ func TestTrafficMovesWhenOnlyTheNewColoursPodsAreListedReady(t *testing.T) {
 	}
 	if o, _ := w.allOutages(); len(o) != 0 {
 		t.Errorf("outages %v, want none", o)
+	}
+}
+
+func TestARunWithAnOutageFails(t *testing.T) {
+	start := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	b := &bench{cfg: config{requireZeroResyncIOs: true}, res: &results{}}
+	if err := b.check(); err != nil {
+		t.Fatalf("a run without outages or writes failed: %v", err)
+	}
+	b.res.Outages = []outage{{Release: "r0007", Start: start, End: start.Add(35 * time.Millisecond)}}
+	err := b.check()
+	if err == nil {
+		t.Fatal("a run with an outage passed")
+	}
+	for _, want := range []string{"r0007", "03:00:00.000", "35.0 ms", "no ready endpoint"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the failure %q does not say %q", err, want)
+		}
 	}
 }
