@@ -122,44 +122,6 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(h.events()).To(ContainElement(ContainSubstring("switched from blue to green")))
 	})
 
-	It("asks for the preview's endpoints again, once per revision, when green is fully available but not listed ready", func() {
-		h.releaseFirst(h.release(imageV1))
-		rev2 := h.startSecond(imageV2)
-		requested := func() string {
-			return h.service(h.name + "-preview").Annotations[deployv1alpha1.EndpointsRequestedAnnotation]
-		}
-
-		By("asking nothing while green's pods start, nor when its endpoints come with them")
-		h.setReplicaSetReady(deployv1alpha1.Green, 1)
-		h.settle()
-		Expect(requested()).To(BeEmpty())
-
-		By("asking once when green's ReplicaSet is fully available and the preview lists none of it ready")
-		h.setReplicaSetReady(deployv1alpha1.Green, 2)
-		h.settle()
-		Expect(requested()).To(Equal(rev2))
-		Expect(h.activeSelectorColor()).To(Equal("blue"), "the gate still waits for the endpoints")
-		before := h.client.writes.Load()
-		h.reconcile()
-		Expect(h.client.writes.Load()).To(Equal(before), "asked once per revision")
-
-		By("flipping once the EndpointSlice controller lists green ready")
-		// envtest runs no EndpointSlice controller: the test writes the preview's slice.
-		h.setEndpoints(deployv1alpha1.Green, 2)
-		h.settle()
-		Expect(h.activeSelectorColor()).To(Equal("green"))
-	})
-
-	It("does not ask for the preview's endpoints when they are listed ready with green's pods", func() {
-		h.releaseFirst(h.release(imageV1))
-		h.startSecond(imageV2)
-		h.setEndpoints(deployv1alpha1.Green, 2)
-		h.setReplicaSetReady(deployv1alpha1.Green, 2)
-		h.settle()
-		Expect(h.activeSelectorColor()).To(Equal("green"))
-		Expect(h.service(h.name + "-preview").Annotations).NotTo(HaveKey(deployv1alpha1.EndpointsRequestedAnnotation))
-	})
-
 	It("flips as soon as green's ReplicaSet is fully available, before its Deployment reports it", func() {
 		h.releaseFirst(h.release(imageV1))
 		h.startSecond(imageV2)

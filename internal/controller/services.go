@@ -17,9 +17,7 @@ import (
 )
 
 // reconcilePreviewService points the preview Service at the target colour, so its
-// EndpointSlices show the endpoint machinery knows the target's pods ready (the gate
-// before the flip). Nothing user-facing uses it; a smoke test calls it once the gate
-// is open.
+// EndpointSlices show how many of the target's pods are ready. Nothing user-facing uses it.
 func (r *SoftFactoryReleaseReconciler) reconcilePreviewService(ctx context.Context, s *releaseScope) (stepResult, error) {
 	desired := buildPreviewService(s.release, s.target)
 	svc, err := r.ensureService(ctx, s, s.previewService, desired)
@@ -27,36 +25,7 @@ func (r *SoftFactoryReleaseReconciler) reconcilePreviewService(ctx context.Conte
 		return wait(), err
 	}
 	s.previewService = svc
-	return next(), r.requestPreviewEndpoints(ctx, s)
-}
-
-// requestPreviewEndpoints asks the EndpointSlice controller to compute the preview
-// Service's endpoints again when the target colour is fully available but its slices
-// do not list it ready. That controller computes a Service's slices on every change of
-// its pods; when a pod's start and its readiness come within milliseconds (kwok; a
-// readiness probe that passes at once; two pods ready together), the second pass finds
-// its own cache behind its first write and is retried only after a 1 s back-off, which
-// the flip would wait for. A change of the Service queues a pass at once: an annotation
-// naming the revision, written once per revision. If the controller ever stopped
-// reacting to it, the gate would wait for the retry as before; it never opens sooner.
-func (r *SoftFactoryReleaseReconciler) requestPreviewEndpoints(ctx context.Context, s *releaseScope) error {
-	svc := s.previewService
-	if svc.Annotations[deployv1alpha1.EndpointsRequestedAnnotation] == s.revision || s.settled() ||
-		!s.targetFullyAvailable() || s.readyEndpoints(s.target) >= s.wantReplicas() {
-		return nil
-	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"annotations": map[string]string{deployv1alpha1.EndpointsRequestedAnnotation: s.revision},
-	}})
-	if err != nil {
-		return err
-	}
-	patched := svc.DeepCopy()
-	if err := r.Patch(ctx, patched, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return err
-	}
-	s.previewService = patched
-	return nil
+	return next(), nil
 }
 
 // reconcileActiveService keeps the active Service's ports, type and labels as the spec

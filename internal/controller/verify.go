@@ -86,15 +86,6 @@ func (s *releaseScope) measureTargetAvailability() availabilityFact {
 	return f
 }
 
-// targetFullyAvailable: the target colour's Deployment runs the current revision and
-// every replica of it is ready and available, as its status or its ReplicaSets say.
-func (s *releaseScope) targetFullyAvailable() bool {
-	d := s.deployments[s.target]
-	want := s.wantReplicas()
-	return d != nil && deploymentRevision(d) == s.revision &&
-		(deploymentSaturated(d, want) || replicaSetsSaturated(d, s.replicaSets, want))
-}
-
 // deploymentSaturated: the Deployment controller has seen the current spec and every
 // pod of it is updated, ready and available, with no pod of an older template left.
 func deploymentSaturated(d *appsv1.Deployment, want int32) bool {
