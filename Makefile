@@ -98,7 +98,7 @@ bench-cluster: cluster-assets ## Benchmark the operator at scale on a local kwok
 	@hack/bench.sh full
 
 .PHONY: bench-smoke
-bench-smoke: cluster-assets ## A small run of the cluster benchmark (20 releases, a few minutes; CI runs it): fails if a settled release costs an API write.
+bench-smoke: cluster-assets ## A small run of the cluster benchmark (20 releases, a few minutes; CI runs it): fails if a settled release costs an API write or an active Service lists no ready endpoint.
 	@hack/bench.sh smoke
 
 .PHONY: bench-jobs

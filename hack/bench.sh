@@ -65,6 +65,9 @@ for _ in $(seq 60); do
 done
 kubectl wait --for=condition=Established crd/softfactoryreleases.deploy.softfactory.io --timeout=5s >/dev/null
 
+# The watcher's own judgement (traffic moved, outages) first: the run fails on it.
+go test -tags bench ./test/bench >&2
+
 echo "Building the operator and the benchmark" >&2
 operator=${BENCH_OPERATOR:-}
 if [[ -z "$operator" ]]; then

@@ -233,6 +233,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	b.res.Finished = time.Now()
 	b.res.Machine.LoadAfter = loadAvg()
+	b.res.Outages, b.res.ActiveServicesWatched = b.w.allOutages()
 	if err := b.write(); err != nil {
 		return err
 	}
@@ -322,10 +323,19 @@ func (b *bench) write() error {
 	return nil
 }
 
-// check fails the run where a figure that does not depend on the machine is wrong: a
-// settled release must cost no API write, whether nothing happens, every release is
+// check fails the run where a figure that does not depend on the machine is wrong: an
+// active Service must never list no ready endpoint (an outage, whatever the load), and
+// a settled release must cost no API write, whether nothing happens, every release is
 // reconciled again, or the operator restarts.
 func (b *bench) check() error {
+	if n := len(b.res.Outages); n > 0 {
+		var each []string
+		for _, o := range b.res.Outages {
+			each = append(each, o.String())
+		}
+		return fmt.Errorf("%d time(s) an active Service listed no ready endpoint (an outage: traffic must only move to pods the endpoint machinery lists ready): %s",
+			n, strings.Join(each, "; "))
+	}
 	if !b.cfg.requireZeroResyncIOs {
 		return nil
 	}

@@ -32,6 +32,11 @@ type results struct {
 	Resync    []resyncResult  `json:"resync"`
 	Restarts  []restartResult `json:"restarts"`
 	Unrelated *unrelatedLoad  `json:"unrelated,omitempty"`
+	// Outages is every moment an active Service listed no ready endpoint after it had
+	// had one, over the whole run; ActiveServicesWatched how many active Services the
+	// watcher followed.
+	Outages               []outage `json:"outages"`
+	ActiveServicesWatched int      `json:"activeServicesWatched"`
 	// Jobs is the "revisions with Jobs" scenario (the jobs profile).
 	Jobs *jobsResult `json:"jobs,omitempty"`
 }
@@ -70,10 +75,14 @@ type flipRun struct {
 	Controller         controllerDelta `json:"controller"`
 	Load               string          `json:"load"`
 	Samples            []flipSample    `json:"samples"`
+	// Outages lists the outages that started during the round, of any release.
+	Outages []outage `json:"outages,omitempty"`
 
 	// Flip is the issue's flip latency (flipLatency); DeploymentFlip the same from the
 	// Deployment's "available".
 	Flip           summary            `json:"flip"`
+	TrafficMoved   summary            `json:"trafficMoved"`
+	FlipToTraffic  summary            `json:"flipToTraffic"`
 	DeploymentFlip summary            `json:"deploymentFlip"`
 	GateToFlip     summary            `json:"gateToFlip"`
 	EndpointsLag   summary            `json:"endpointsLag"`
@@ -96,6 +105,13 @@ type flipSample struct {
 	// Both nil in results of runs that did not record them.
 	ReplicaSetFlipMs *float64 `json:"replicaSetFlipMs,omitempty"`
 	ReplicaSetLagMs  *float64 `json:"replicaSetLagMs,omitempty"`
+	// TrafficMovedMs: the new ReplicaSet fully available (the Deployment's in runs that
+	// did not record it) -> the active Service's EndpointSlices list only the new
+	// colour's pods, at least replicas of them ready: what users feel. FlipToTrafficMs:
+	// the selector change -> the same. Both nil in results of runs that did not record
+	// them.
+	TrafficMovedMs  *float64 `json:"trafficMovedMs,omitempty"`
+	FlipToTrafficMs *float64 `json:"flipToTrafficMs,omitempty"`
 	// GateToFlipMs: the later of "available" and "preview endpoints ready" -> flip.
 	// "available" is the new ReplicaSet's (the Deployment's in runs that did not record
 	// the ReplicaSet's).
@@ -126,6 +142,8 @@ func (r *flipRun) summarize() {
 		return summarize(v)
 	}
 	r.Flip = pick(flipLatency)
+	r.TrafficMoved = pickRecorded(r.Samples, func(s flipSample) *float64 { return s.TrafficMovedMs })
+	r.FlipToTraffic = pickRecorded(r.Samples, func(s flipSample) *float64 { return s.FlipToTrafficMs })
 	r.DeploymentFlip = pick(func(s flipSample) float64 { return s.FlipMs })
 	r.GateToFlip = pick(func(s flipSample) float64 { return s.GateToFlipMs })
 	r.EndpointsLag = pick(func(s flipSample) float64 { return s.EndpointsLagMs })
@@ -136,6 +154,17 @@ func (r *flipRun) summarize() {
 	for _, g := range []string{gapStartGreen, gapFlip, gapScaleDown, gapSucceeded} {
 		r.Gaps[g] = pick(func(s flipSample) float64 { return s.GapsMs[g] })
 	}
+}
+
+// pickRecorded summarizes a figure that older results may lack.
+func pickRecorded(samples []flipSample, f func(flipSample) *float64) summary {
+	var v []float64
+	for _, s := range samples {
+		if p := f(s); p != nil {
+			v = append(v, *p)
+		}
+	}
+	return summarize(v)
 }
 
 // flipLatency is the issue's flip latency of a sample: from the new ReplicaSet fully

@@ -231,6 +231,28 @@ func (b *bench) waitFlipped(names []string, timeout time.Duration) error {
 	return nil
 }
 
+// waitTrafficMoved waits until the watcher has seen each release's traffic move: its
+// active Service's EndpointSlices list only the new colour's pods.
+func (b *bench) waitTrafficMoved(names []string, timeout time.Duration) error {
+	if err := b.waitFlipped(names, timeout); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for _, n := range names {
+		for {
+			r, _ := b.w.snapshot(n)
+			if !r.trafficMoved.IsZero() {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s flipped, but its active Service's EndpointSlices did not list only the new colour's pods within %s", n, timeout)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
 // waitRecorded waits until the watcher has seen each release's final status, after the
 // scale-down (the settled check reads the cache, the watcher's handlers may lag it).
 func (b *bench) waitRecorded(names []string, timeout time.Duration) error {
@@ -238,10 +260,13 @@ func (b *bench) waitRecorded(names []string, timeout time.Duration) error {
 	for _, n := range names {
 		for {
 			r, _ := b.w.snapshot(n)
-			if !r.succeeded.IsZero() {
+			if !r.succeeded.IsZero() && !r.trafficMoved.IsZero() {
 				break
 			}
 			if time.Now().After(deadline) {
+				if r.trafficMoved.IsZero() {
+					return fmt.Errorf("%s finished but its active Service's EndpointSlices never listed only the new colour's %d pods ready", n, b.cfg.replicas)
+				}
 				return fmt.Errorf("the watcher did not see %s finish within %s", n, timeout)
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -287,8 +312,14 @@ func sample(r rollout, delay time.Duration) flipSample {
 	for _, g := range gaps {
 		overhead += max(g, 0)
 	}
+	var trafficMoved, flipToTraffic *float64
+	if !r.trafficMoved.IsZero() {
+		trafficMoved, flipToTraffic = ptr.To(ms(r.trafficMoved.Sub(available))), ptr.To(ms(r.trafficMoved.Sub(r.flipped)))
+	}
 	return flipSample{
 		Release:            r.release,
+		TrafficMovedMs:     trafficMoved,
+		FlipToTrafficMs:    flipToTraffic,
 		FlipMs:             ms(r.flipped.Sub(r.available)),
 		ReplicaSetFlipMs:   ptr.To(ms(r.flipped.Sub(r.rsAvailable))),
 		ReplicaSetLagMs:    ptr.To(ms(r.available.Sub(r.rsAvailable))),
@@ -334,7 +365,9 @@ func (b *bench) sequential(ctx context.Context, present, n, rounds int, label st
 			if err := b.startUpdate(ctx, name, b.nextImage(), colors[name]); err != nil {
 				return err
 			}
-			if err := b.waitFlipped([]string{name}, 2*time.Minute); err != nil {
+			// One at a time means the next update starts once this one's traffic has
+			// moved, so no two releases share the cluster's controllers.
+			if err := b.waitTrafficMoved([]string{name}, 2*time.Minute); err != nil {
 				return err
 			}
 		}
@@ -346,14 +379,15 @@ func (b *bench) sequential(ctx context.Context, present, n, rounds int, label st
 			return err
 		}
 		run := flipRun{Kind: "sequential", Context: label, Releases: present, AtOnce: 1, Updated: n, Round: round, Start: start,
-			Requests: deltaRequests(before, after), Controller: deltaController(before, after), Load: loadAvg()}
+			Requests: deltaRequests(before, after), Controller: deltaController(before, after), Load: loadAvg(),
+			Outages: b.w.outagesBetween(start, time.Now())}
 		for _, name := range names {
 			run.Samples = append(run.Samples, sample(b.w.done(name), time.Duration(b.cfg.scaleDownDelaySeconds)*time.Second))
 		}
 		run.summarize()
 		b.res.Runs = append(b.res.Runs, run)
-		log.Printf("  flip p50 %.1f ms p99 %.1f ms (from the Deployment: %.1f / %.1f); overhead p99 %.0f ms; %.1f writes per release %v; %.1f passes per release, %.1f ms each, %.1f ms queued",
-			run.Flip.P50, run.Flip.P99, run.DeploymentFlip.P50, run.DeploymentFlip.P99, run.Overhead.P99, run.Requests.Writes/float64(n), verbsAndConflicts(run.Requests),
+		log.Printf("  traffic moved p50 %.1f ms p99 %.1f ms; flip p50 %.1f ms p99 %.1f ms (from the Deployment: %.1f / %.1f); %d outages; overhead p99 %.0f ms; %.1f writes per release %v; %.1f passes per release, %.1f ms each, %.1f ms queued",
+			run.TrafficMoved.P50, run.TrafficMoved.P99, run.Flip.P50, run.Flip.P99, run.DeploymentFlip.P50, run.DeploymentFlip.P99, len(run.Outages), run.Overhead.P99, run.Requests.Writes/float64(n), verbsAndConflicts(run.Requests),
 			run.Controller.Reconciles/float64(n), run.Controller.MeanReconcileMs, run.Controller.MeanQueueWaitMs)
 	}
 	return nil
@@ -402,14 +436,15 @@ func (b *bench) burst(ctx context.Context, present, n, rounds int) error {
 		}
 		run := flipRun{Kind: "burst", Releases: present, AtOnce: n, Updated: n, Round: round, Start: start,
 			ApplySeconds: applyDone.Sub(start).Seconds(), AllPromotedSeconds: lastFlip.Sub(start).Seconds(),
-			Requests: deltaRequests(before, after), Controller: deltaController(before, after), Load: loadAvg()}
+			Requests: deltaRequests(before, after), Controller: deltaController(before, after), Load: loadAvg(),
+			Outages: b.w.outagesBetween(start, time.Now())}
 		for _, name := range names {
 			run.Samples = append(run.Samples, sample(b.w.done(name), time.Duration(b.cfg.scaleDownDelaySeconds)*time.Second))
 		}
 		run.summarize()
 		b.res.Runs = append(b.res.Runs, run)
-		log.Printf("  flip p50 %.1f ms p99 %.1f ms (from the Deployment: %.1f / %.1f); all promoted %.1f s after the first patch (patches took %.1f s); overhead p99 %.0f ms; %.1f writes per release; %.1f passes per release, %.1f ms each, %.1f ms queued",
-			run.Flip.P50, run.Flip.P99, run.DeploymentFlip.P50, run.DeploymentFlip.P99, run.AllPromotedSeconds, run.ApplySeconds, run.Overhead.P99, run.Requests.Writes/float64(n),
+		log.Printf("  traffic moved p50 %.1f ms p99 %.1f ms; flip p50 %.1f ms p99 %.1f ms (from the Deployment: %.1f / %.1f); %d outages; all promoted %.1f s after the first patch (patches took %.1f s); overhead p99 %.0f ms; %.1f writes per release; %.1f passes per release, %.1f ms each, %.1f ms queued",
+			run.TrafficMoved.P50, run.TrafficMoved.P99, run.Flip.P50, run.Flip.P99, run.DeploymentFlip.P50, run.DeploymentFlip.P99, len(run.Outages), run.AllPromotedSeconds, run.ApplySeconds, run.Overhead.P99, run.Requests.Writes/float64(n),
 			run.Controller.Reconciles/float64(n), run.Controller.MeanReconcileMs, run.Controller.MeanQueueWaitMs)
 	}
 	return nil

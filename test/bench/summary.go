@@ -26,6 +26,22 @@ func (g group) pooled(f func(flipSample) float64) summary {
 	return summarize(v)
 }
 
+// pooledRecorded pools a figure that older results may lack.
+func (g group) pooledRecorded(f func(flipSample) *float64) summary {
+	var all []flipSample
+	for _, r := range g.Runs {
+		all = append(all, r.Samples...)
+	}
+	return pickRecorded(all, f)
+}
+
+func timesOrNever(n int) string {
+	if n == 0 {
+		return "never"
+	}
+	return fmt.Sprintf("**%d**", n)
+}
+
 // roundMedian is the median over rounds of a per-round figure.
 func (g group) roundMedian(f func(flipRun) float64) float64 {
 	var v []float64
@@ -86,6 +102,28 @@ func (res *results) summary() string {
 	}
 	if len(res.OperatorArgs) > 0 {
 		fmt.Fprintf(&b, "Operator flags beyond the defaults: `%s`.\n", strings.Join(res.OperatorArgs, " "))
+	}
+
+	b.WriteString("\n## Traffic moved (ms), pooled over rounds\n\n")
+	b.WriteString("Traffic moved: the new colour's new ReplicaSet fully available → the active Service's EndpointSlices list only pods of the new colour, at least `replicas` of them ready (what users feel: every request now reaches the new pods). Flip→moved: the selector change → the same (the EndpointSlice controller's pass). No ready endpoint: how often, during the measurement, any release's active Service listed no ready endpoint after it had had one (an outage).\n\n")
+	b.WriteString("| updates | releases present | rounds × releases | traffic moved p50 | p90 | p99 | max | flip→moved p50 | flip→moved p99 | no ready endpoint |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, g := range res.groups() {
+		moved := g.pooledRecorded(func(s flipSample) *float64 { return s.TrafficMovedMs })
+		fromFlip := g.pooledRecorded(func(s flipSample) *float64 { return s.FlipToTrafficMs })
+		if moved.N == 0 {
+			continue // a run from before the watcher recorded it
+		}
+		outages := 0
+		for _, r := range g.Runs {
+			outages += len(r.Outages)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d × %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n", g.describe(), g.Releases, len(g.Runs), g.Runs[0].Updated,
+			moved.P50, moved.P90, moved.P99, moved.Max, fromFlip.P50, fromFlip.P99, timesOrNever(outages))
+	}
+	fmt.Fprintf(&b, "\nActive Services with no ready endpoint over the whole run (%d watched, from their first ready endpoint): %s.\n",
+		res.ActiveServicesWatched, timesOrNever(len(res.Outages)))
+	for _, o := range res.Outages {
+		fmt.Fprintf(&b, "- %s\n", o)
 	}
 
 	b.WriteString("\n## Flip latency (ms), pooled over rounds\n\n")

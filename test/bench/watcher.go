@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log"
 	"strings"
 	"sync"
 	"time"
@@ -52,10 +53,14 @@ type rollout struct {
 	rsAvailable time.Time
 	endpoints   time.Time // the preview Service's EndpointSlices list all replicas of the new colour ready
 	flipped     time.Time // the active Service's selector changed colour
-	statusSeen  time.Time // the release's status reports the new image active
-	scaleDownAt time.Time // the deadline the operator stored on the old colour's Deployment
-	scaledDown  time.Time // the old colour's Deployment scaled to 0
-	succeeded   time.Time // the release's status: phase Succeeded for the current generation
+	// trafficMoved: the active Service's EndpointSlices list only pods of the new colour,
+	// at least replicas of them ready. What users feel: from then on every request
+	// reaches the new pods.
+	trafficMoved time.Time
+	statusSeen   time.Time // the release's status reports the new image active
+	scaleDownAt  time.Time // the deadline the operator stored on the old colour's Deployment
+	scaledDown   time.Time // the old colour's Deployment scaled to 0
+	succeeded    time.Time // the release's status: phase Succeeded for the current generation
 }
 
 // watcher is the benchmark's independent observer: informers on the releases and on
@@ -67,9 +72,11 @@ type watcher struct {
 
 	mu       sync.Mutex
 	rollouts map[string]*rollout // by release name: the update in flight
-	// endpointsByService holds, per preview Service, the ready endpoints of each
-	// EndpointSlice by pod name, so a count can be redone when one slice changes.
-	endpointsByService map[string]map[string][]string
+	// endpoints holds, per Service (active and preview), what each of its EndpointSlices
+	// lists, so the union can be redone when one slice changes or goes.
+	endpoints map[string]serviceEndpoints
+	// outages watches every release's active Service, updated or not, for the whole run.
+	outages outageLog
 }
 
 var releaseGVK = schemaGVK("deploy.softfactory.io", "v1alpha1", "SoftFactoryRelease")
@@ -83,7 +90,7 @@ func newWatcher(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, n
 	if err != nil {
 		return nil, err
 	}
-	w := &watcher{cache: c, replicas: replicas, rollouts: map[string]*rollout{}, endpointsByService: map[string]map[string][]string{}}
+	w := &watcher{cache: c, replicas: replicas, rollouts: map[string]*rollout{}, endpoints: map[string]serviceEndpoints{}}
 	release := &unstructured.Unstructured{}
 	release.SetGroupVersionKind(releaseGVK)
 	for obj, handle := range map[client.Object]func(any, time.Time){
@@ -102,8 +109,12 @@ func newWatcher(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, n
 			AddFunc:    func(o any) { h(o, time.Now()) },
 			UpdateFunc: func(_, o any) { h(o, time.Now()) },
 			DeleteFunc: func(o any) {
+				at := time.Now()
+				if tomb, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+					o = tomb.Obj
+				}
 				if s, ok := o.(*discoveryv1.EndpointSlice); ok {
-					w.forgetSlice(s)
+					w.forgetSlice(s, at)
 				}
 			},
 		}); err != nil {
@@ -276,52 +287,164 @@ func (w *watcher) onEndpointSlice(obj any, at time.Time) {
 	if !ok {
 		return
 	}
-	svcName := s.Labels[discoveryv1.LabelServiceName]
-	release, isPreview := strings.CutSuffix(svcName, "-preview")
-	if !isPreview {
-		return
-	}
-	var ready []string
+	var listed []endpointSeen
 	for _, ep := range s.Endpoints {
-		if ep.TargetRef != nil && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
-			ready = append(ready, ep.TargetRef.Name)
+		if ep.TargetRef == nil {
+			continue
 		}
+		// Per the EndpointSlice API, an unset ready condition means ready.
+		listed = append(listed, endpointSeen{pod: ep.TargetRef.Name, ready: ep.Conditions.Ready == nil || *ep.Conditions.Ready})
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	bySlice := w.endpointsByService[svcName]
-	if bySlice == nil {
-		bySlice = map[string][]string{}
-		w.endpointsByService[svcName] = bySlice
+	svcName := s.Labels[discoveryv1.LabelServiceName]
+	eps := w.endpoints[svcName]
+	if eps == nil {
+		eps = serviceEndpoints{}
+		w.endpoints[svcName] = eps
 	}
-	bySlice[s.Name] = ready
-	r := w.rollouts[release]
-	if r == nil || r.deploySeen.IsZero() {
+	eps[s.Name] = listed
+	w.endpointsChanged(svcName, at)
+}
+
+func (w *watcher) forgetSlice(s *discoveryv1.EndpointSlice, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	svcName := s.Labels[discoveryv1.LabelServiceName]
+	delete(w.endpoints[svcName], s.Name)
+	w.endpointsChanged(svcName, at)
+}
+
+// endpointsChanged records what a change of a Service's EndpointSlices means: for a
+// preview Service, whether the new colour's pods are listed ready (the gate's half);
+// for an active Service, whether it still has a ready endpoint and whether the traffic
+// has moved to the new colour. Called with w.mu held.
+func (w *watcher) endpointsChanged(svcName string, at time.Time) {
+	eps := w.endpoints[svcName]
+	if release, isPreview := strings.CutSuffix(svcName, "-preview"); isPreview {
+		r := w.rollouts[release]
+		if r != nil && !r.deploySeen.IsZero() && eps.readyWithPrefix(podPrefix(r.release, r.newColor)) >= int(w.replicas) {
+			setOnce(&r.endpoints, at)
+		}
 		return
 	}
-	// Pods of the new colour only: the old colour's pods are named <release>-<old>-...
-	prefix := r.release + "-" + r.newColor + "-"
-	seen := map[string]bool{}
-	for _, names := range bySlice {
-		for _, n := range names {
-			if strings.HasPrefix(n, prefix) {
-				seen[n] = true
-			}
-		}
-	}
-	if int32(len(seen)) >= w.replicas {
-		setOnce(&r.endpoints, at)
+	// Every other Service of the namespace is a release's active Service, named after it.
+	release := svcName
+	w.outages.observe(release, eps.readyWithPrefix("") > 0, at)
+	if r := w.rollouts[release]; r != nil && eps.servesOnly(podPrefix(r.release, r.newColor), int(w.replicas)) {
+		setOnce(&r.trafficMoved, at)
 	}
 }
 
-func (w *watcher) forgetSlice(obj any) {
-	s, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return
+// podPrefix starts the name of every pod of a release's colour: its Deployment's name.
+func podPrefix(release, color string) string { return release + "-" + color + "-" }
+
+// endpointSeen is one endpoint of an EndpointSlice: the pod behind it and whether the
+// slice lists it ready.
+type endpointSeen struct {
+	pod   string
+	ready bool
+}
+
+// serviceEndpoints is what each EndpointSlice of one Service lists, by slice name.
+type serviceEndpoints map[string][]endpointSeen
+
+// readyWithPrefix counts the distinct pods named with prefix that some slice lists
+// ready ("" counts every ready pod). A pod can briefly sit in two slices.
+func (se serviceEndpoints) readyWithPrefix(prefix string) int {
+	ready := map[string]bool{}
+	for _, listed := range se {
+		for _, ep := range listed {
+			if ep.ready && strings.HasPrefix(ep.pod, prefix) {
+				ready[ep.pod] = true
+			}
+		}
 	}
+	return len(ready)
+}
+
+// servesOnly: the slices list no pod but those named with prefix (ready or not: a
+// listed pod of the old colour may still be sent requests while it terminates), and at
+// least want of them ready.
+func (se serviceEndpoints) servesOnly(prefix string, want int) bool {
+	for _, listed := range se {
+		for _, ep := range listed {
+			if !strings.HasPrefix(ep.pod, prefix) {
+				return false
+			}
+		}
+	}
+	return se.readyWithPrefix(prefix) >= want
+}
+
+// outage is a stretch of time during which a release's active Service had no ready
+// endpoint, after it had had one: nothing could answer its clients.
+type outage struct {
+	Release string    `json:"release"`
+	Start   time.Time `json:"start"`
+	// End is when a ready endpoint came back; zero if none had when the run ended.
+	End time.Time `json:"end,omitzero"`
+}
+
+func (o outage) String() string {
+	if o.End.IsZero() {
+		return fmt.Sprintf("%s from %s, not over at the end of the run", o.Release, o.Start.UTC().Format("15:04:05.000"))
+	}
+	return fmt.Sprintf("%s at %s for %.1f ms", o.Release, o.Start.UTC().Format("15:04:05.000"), ms(o.End.Sub(o.Start)))
+}
+
+// outageLog follows the ready endpoints of every release's active Service and records
+// each moment one has none, once it first had one (a new Service's slices start
+// empty). It judges what the slices say together, as kube-proxy does.
+type outageLog struct {
+	served map[string]bool // releases whose active Service has listed a ready endpoint
+	open   map[string]int  // index in all of an outage not over yet, by release
+	all    []outage
+}
+
+func (l *outageLog) observe(release string, anyReady bool, at time.Time) {
+	if l.served == nil {
+		l.served, l.open = map[string]bool{}, map[string]int{}
+	}
+	i, isOpen := l.open[release]
+	switch {
+	case anyReady:
+		l.served[release] = true
+		if isOpen {
+			l.all[i].End = at
+			delete(l.open, release)
+		}
+	case l.served[release] && !isOpen:
+		l.open[release] = len(l.all)
+		l.all = append(l.all, outage{Release: release, Start: at})
+		log.Printf("OUTAGE: the active Service of %s lists no ready endpoint", release)
+	}
+}
+
+// between lists the outages that started in [from, to).
+func (l *outageLog) between(from, to time.Time) []outage {
+	var out []outage
+	for _, o := range l.all {
+		if !o.Start.Before(from) && o.Start.Before(to) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// outagesBetween lists the outages the watcher saw start in [from, to).
+func (w *watcher) outagesBetween(from, to time.Time) []outage {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.endpointsByService[s.Labels[discoveryv1.LabelServiceName]], s.Name)
+	return w.outages.between(from, to)
+}
+
+// allOutages lists every outage the watcher saw, and how many active Services it
+// watched.
+func (w *watcher) allOutages() ([]outage, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]outage(nil), w.outages.all...), len(w.outages.served)
 }
 
 // releaseState is what the cache says of one release right now.
