@@ -194,3 +194,33 @@ var _ = Describe("A backup that cannot write its dump", func() {
 		Expect(h.jobs(deployv1alpha1.ComponentMigration)).To(BeEmpty())
 	})
 })
+
+var _ = Describe("A smoke-test pod that cannot start", func() {
+	It("stops the release at once, in the pod's own words, instead of waiting out the Job's deadline", func() {
+		h := newHarness()
+		h.releaseFirst(h.release(imageV1))
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Spec.Strategy.BlueGreen.SmokeTest = &deployv1alpha1.SmokeTestSpec{
+				Image: "registry.example.com/softfactory-smoke:root", Command: []string{"pytest", "tests/smoke"},
+			}
+		})
+		rev := h.startSecond(imageV2)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		smoke := h.job(h.get().SmokeTestJobName(rev))
+		Expect(smoke).NotTo(BeNil(), "the smoke test runs once green is available")
+
+		// Its own image runs as root: the kubelet says so (written by the test: envtest
+		// runs no kubelet), and the Job stays active until its deadline.
+		h.addJobPod(smoke.Name, waitingStatus("CreateContainerConfigError", runsAsRoot))
+		h.settle() // on the same clock: no deadline has passed
+		c := h.condition(deployv1alpha1.ConditionDegraded)
+		Expect(c.Status).To(Equal(metav1.ConditionTrue))
+		Expect(c.Reason).To(Equal(deployv1alpha1.ReasonSmokeTestFailed))
+		Expect(c.Message).To(ContainSubstring("cannot start its pod"))
+		Expect(c.Message).To(ContainSubstring("container has runAsNonRoot and image will run as root"), "in the pod's own words")
+		Expect(c.Message).To(ContainSubstring("non-root USER"), "and what to do")
+		Expect(h.activeSelectorColor()).To(Equal("blue"), "traffic never moved")
+		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero(), "rollback.onFailure scales the failed colour down")
+	})
+})

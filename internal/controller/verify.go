@@ -209,6 +209,20 @@ func (r *SoftFactoryReleaseReconciler) reconcileSmokeTest(ctx context.Context, s
 			"traffic never moved", fmt.Sprintf("Check `kubectl logs job/%s`, then apply a fixed spec.", job.Name))
 		return wait(), r.applyFailurePolicy(ctx, s)
 	default:
+		// A pod that can never start (its own image runs as root, does not exist, is
+		// refused) would otherwise hold the release for activeDeadlineSeconds, then
+		// blame logs that were never written.
+		issue, recheck := s.runningJobIssue(job)
+		if issue != nil && issue.permanent {
+			s.failure = s.failed(deployv1alpha1.ReasonSmokeTestFailed,
+				fmt.Sprintf("Smoke test Job %s cannot start its pod, and this does not heal by itself: %s. No smoke test ran;", job.Name, issue),
+				"traffic never moved", whatToDo(issue))
+			r.event(s, corev1.EventTypeWarning, s.failure.reason, "Stop", "%s", s.failure.message)
+			return wait(), r.applyFailurePolicy(ctx, s)
+		}
+		if recheck > 0 {
+			return waitFor(recheck), nil
+		}
 		return wait(), nil
 	}
 }
