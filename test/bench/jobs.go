@@ -285,22 +285,10 @@ func (b *bench) memoryAfterGC(releases int, label string) error {
 		return err
 	}
 	time.Sleep(5 * time.Second)
-	var rss []float64
-	for range b.cfg.rssSamples {
-		v, err := b.op.rss()
-		if err != nil {
-			return err
-		}
-		rss = append(rss, mib(v))
-		time.Sleep(time.Second)
-	}
-	m, err := b.op.scrape()
+	p, err := b.sampleMemory(releases, label)
 	if err != nil {
 		return err
 	}
-	p := memoryPoint{Releases: releases, Label: label, RSSMiB: median(rss), RSSMaxMiB: summarize(rss).Max,
-		HeapInuseMiB: m.sum("go_memstats_heap_inuse_bytes", nil) / (1 << 20),
-		GoSysMiB:     m.sum("go_memstats_sys_bytes", nil) / (1 << 20), OperatorStart: b.op.Starts(), Load: loadAvg()}
 	b.res.Jobs.RSSAfterGCMiB = append(b.res.Jobs.RSSAfterGCMiB, p)
 	log.Printf("RSS with %d releases (%s): %.1f MiB (Go heap in use %.1f MiB)", releases, label, p.RSSMiB, p.HeapInuseMiB)
 	return nil

@@ -486,28 +486,37 @@ func (b *bench) settle(idle time.Duration) error {
 	return nil
 }
 
-// memory samples the operator's RSS once a second for a while, after it went idle.
-func (b *bench) memory(releases int, label string) error {
-	if err := b.settle(b.cfg.settleIdle); err != nil {
-		return err
-	}
+// sampleMemory reads the operator's RSS once a second, rssSamples times, and its Go
+// heap figures once: the median, the maximum and the heap, as one memoryPoint.
+func (b *bench) sampleMemory(releases int, label string) (memoryPoint, error) {
 	var rss []float64
 	for range b.cfg.rssSamples {
 		v, err := b.op.rss()
 		if err != nil {
-			return err
+			return memoryPoint{}, err
 		}
 		rss = append(rss, mib(v))
 		time.Sleep(time.Second)
 	}
 	m, err := b.op.scrape()
 	if err != nil {
-		return err
+		return memoryPoint{}, err
 	}
-	p := memoryPoint{Releases: releases, Label: label, RSSMiB: median(rss), RSSMaxMiB: summarize(rss).Max,
+	return memoryPoint{Releases: releases, Label: label, RSSMiB: median(rss), RSSMaxMiB: summarize(rss).Max,
 		HeapInuseMiB:  m.sum("go_memstats_heap_inuse_bytes", nil) / (1 << 20),
 		GoSysMiB:      m.sum("go_memstats_sys_bytes", nil) / (1 << 20),
-		OperatorStart: b.op.Starts(), Load: loadAvg()}
+		OperatorStart: b.op.Starts(), Load: loadAvg()}, nil
+}
+
+// memory samples the operator's RSS once a second for a while, after it went idle.
+func (b *bench) memory(releases int, label string) error {
+	if err := b.settle(b.cfg.settleIdle); err != nil {
+		return err
+	}
+	p, err := b.sampleMemory(releases, label)
+	if err != nil {
+		return err
+	}
 	b.res.Memory = append(b.res.Memory, p)
 	log.Printf("RSS with %d releases (%s): %.1f MiB (max %.1f; Go heap in use %.1f MiB)", releases, label, p.RSSMiB, p.RSSMaxMiB, p.HeapInuseMiB)
 	return nil
