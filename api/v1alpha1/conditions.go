@@ -31,6 +31,12 @@ const (
 	// ConditionScheduledBackupReady says whether the CronJob of spec.backup.schedule is
 	// in place. Like MonitoringReady it is optional: its failure never holds the runbook.
 	ConditionScheduledBackupReady = "ScheduledBackupReady"
+	// ConditionContractSucceeded says where the contract step (spec.migration.contract)
+	// of the current revision stands; NotRequired without one.
+	ConditionContractSucceeded = "ContractSucceeded"
+	// ConditionServingDegraded is True when the serving colour degraded while the new
+	// revision was on its way (from the migration's start to the flip), with what was seen.
+	ConditionServingDegraded = "ServingDegraded"
 )
 
 // Reasons. The failure reasons are also history outcomes' reasons.
@@ -132,4 +138,44 @@ const (
 	ReasonStoppingWriters = "StoppingWriters"
 	ReasonResumingWriters = "ResumingWriters"
 	ReasonResumedWriters  = "ResumedWriters"
+)
+
+// Reasons of expand/contract migrations, the watched serving colour, the compatibility
+// check and retries.
+const (
+	// ReasonContractPending: the contract step waits for the flip, the scale-down and the
+	// old colour's pods to be gone.
+	ReasonContractPending = "ContractPending"
+	// ReasonContractBackupRunning: the fresh dump before the contract step is being taken.
+	ReasonContractBackupRunning = "ContractBackupRunning"
+	// ReasonContractRunning: the contract Job runs.
+	ReasonContractRunning = "ContractRunning"
+	// ReasonContractCompleted: the contract Job completed.
+	ReasonContractCompleted = "ContractCompleted"
+	// ReasonContractFailed: the contract Job (or the backup before it) failed; the new
+	// colour keeps serving, the database is not restored.
+	ReasonContractFailed = "ContractFailed"
+	// ReasonSchemaContracted: the spec names a revision released before a later
+	// revision's contract step changed the schema; it is refused unless the
+	// allow-rollback-past-contract annotation names it.
+	ReasonSchemaContracted = "SchemaContracted"
+
+	// ReasonServingDegraded: the serving colour degraded while the new revision was on
+	// its way (ServingDegraded, and the release's failure reason under policy Stop).
+	ReasonServingDegraded = "ServingDegraded"
+	// ReasonServingHealthy: the serving colour kept its ready endpoints.
+	ReasonServingHealthy = "ServingHealthy"
+
+	// ReasonCompatibilityCheckRunning: the serving revision's smoke test runs against the
+	// migrated database.
+	ReasonCompatibilityCheckRunning = "CompatibilityCheckRunning"
+	// ReasonCompatibilityCheckFailed: the serving revision failed its smoke test against
+	// the migrated database; traffic never moved.
+	ReasonCompatibilityCheckFailed = "CompatibilityCheckFailed"
+
+	// ReasonRetrying is the Event of a failed revision retried by the retry annotation.
+	ReasonRetrying = "Retrying"
+	// ReasonRetryRefused is the Event of a retry annotation that cannot be acted on (the
+	// revision has not failed, or it has been retried too often).
+	ReasonRetryRefused = "RetryRefused"
 )

@@ -36,6 +36,13 @@ const (
 	// AbortAnnotation aborts the release whose revision is its value: green is scaled down
 	// (or kept, per spec.rollback.onFailure) and traffic stays where it is.
 	AbortAnnotation = "deploy.softfactory.io/abort"
+	// RetryAnnotation retries a failed revision: its value is the revision, optionally
+	// followed by "/N" (the kubectl plugin and the Argo CD action count N up), and each
+	// distinct value retries once. Only the steps that failed run again, with new Job names.
+	RetryAnnotation = "deploy.softfactory.io/retry"
+	// AllowRollbackPastContractAnnotation lets the revision named by its value run although
+	// a later revision's contract step has changed the schema it was written for.
+	AllowRollbackPastContractAnnotation = "deploy.softfactory.io/allow-rollback-past-contract"
 )
 
 // Labels and annotations the operator puts on what it makes.
@@ -81,7 +88,14 @@ const (
 	ComponentMigration       = "migration"
 	ComponentRestore         = "restore"
 	ComponentSmokeTest       = "smoke-test"
-	ComponentAlerts          = "alerts"
+	// ComponentContract marks the contract Job of spec.migration.contract.
+	ComponentContract = "contract"
+	// ComponentContractBackup marks the backup Job taken before the contract step.
+	ComponentContractBackup = "contract-backup"
+	// ComponentCompatibilityCheck marks the serving revision's smoke test against the
+	// migrated database.
+	ComponentCompatibilityCheck = "compatibility-check"
+	ComponentAlerts             = "alerts"
 )
 
 // DeploymentName is the Deployment of one colour: <release>-blue or <release>-green.
@@ -121,6 +135,46 @@ func (r *SoftFactoryRelease) RestoreJobName(revision string) string {
 func (r *SoftFactoryRelease) SmokeTestJobName(revision string) string {
 	return childName(r.Name, "smoke", revision)
 }
+
+// ContractJobName is the attempt-th contract Job of a revision (attempts above 1 come
+// from retries).
+func (r *SoftFactoryRelease) ContractJobName(revision string, attempt int32) string {
+	return attemptName(r.Name, "contract", revision, attempt)
+}
+
+// ContractBackupJobName is the attempt-th backup Job taken before a revision's contract step.
+func (r *SoftFactoryRelease) ContractBackupJobName(revision string, attempt int32) string {
+	return attemptName(r.Name, "cbackup", revision, attempt)
+}
+
+// CompatibilityCheckJobName is the Job running the serving revision's smoke test against
+// the database migrated for a revision.
+func (r *SoftFactoryRelease) CompatibilityCheckJobName(revision string, attempt int32) string {
+	return attemptName(r.Name, "compat", revision, attempt)
+}
+
+// MigrationAttemptJobName is the attempt-th migration Job of a revision: the first is
+// MigrationJobName, retries add the attempt.
+func (r *SoftFactoryRelease) MigrationAttemptJobName(revision string, attempt int32) string {
+	return attemptName(r.Name, "migrate", revision, attempt)
+}
+
+// SmokeTestAttemptJobName is the attempt-th smoke-test Job of a revision.
+func (r *SoftFactoryRelease) SmokeTestAttemptJobName(revision string, attempt int32) string {
+	return attemptName(r.Name, "smoke", revision, attempt)
+}
+
+// attemptName is childName for the first attempt, and adds "-N" for later ones.
+func attemptName(release, kind, revision string, attempt int32) string {
+	if attempt <= 1 {
+		return childName(release, kind, revision)
+	}
+	return childName(release, kind, fmt.Sprintf("%s-%d", revision, attempt))
+}
+
+// MaxRetries bounds the retries of one revision (status.revisions[].retries): past it,
+// apply a new spec.
+const MaxRetries = 20
 
 // ScheduledBackupName is the CronJob taking scheduled backups: <release>-backup-scheduled,
 // or, where that passes the 52 characters the API server allows a CronJob (its Jobs are
@@ -206,10 +260,7 @@ func (b *BackupSpec) BackupMaxAge() time.Duration {
 // BackupAttemptJobName is the backup Job of a revision's attempt-th backup: the first
 // is BackupJobName, later ones (a backup grown older than maxAge) add the attempt.
 func (r *SoftFactoryRelease) BackupAttemptJobName(revision string, attempt int32) string {
-	if attempt <= 1 {
-		return r.BackupJobName(revision)
-	}
-	return childName(r.Name, "backup", fmt.Sprintf("%s-%d", revision, attempt))
+	return attemptName(r.Name, "backup", revision, attempt)
 }
 
 // RevisionRecordOf is the step record of a revision, or nil.
@@ -220,4 +271,19 @@ func (s *SoftFactoryReleaseStatus) RevisionRecordOf(revision string) *RevisionRe
 		}
 	}
 	return nil
+}
+
+// ServingDegradedPolicyOf is spec.strategy.blueGreen.onServingDegraded with its default.
+func (s *BlueGreenSpec) ServingDegradedPolicyOf() ServingDegradedPolicy {
+	if s.OnServingDegraded == "" {
+		return ServingDegradedStop
+	}
+	return s.OnServingDegraded
+}
+
+// CompatibilityCheckEnabled reports whether the serving revision's smoke test runs
+// against the migrated database before the flip.
+func (s *BlueGreenSpec) CompatibilityCheckEnabled() bool {
+	c := s.CompatibilityCheck
+	return c != nil && (c.Enabled == nil || *c.Enabled) && s.SmokeTest != nil
 }

@@ -35,6 +35,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !has(self.rollback.restore) || self.rollback.restore == 'Never' || (has(self.database) && has(self.backup) && has(self.migration))",message="spec.rollback.restore needs spec.database, spec.backup and spec.migration: the restore loads the pre-migration dump back after a failed migration"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.env) || !self.env.exists(e, e.name == 'DATABASE_URL')",message="spec.env must not set DATABASE_URL when spec.database is set: the backup, the migration and the app must see one database; remove it from spec.env and point spec.database.urlSecretRef at the Secret holding the URL"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.migration) || !has(self.migration.env) || !self.migration.env.exists(e, e.name == 'DATABASE_URL')",message="spec.migration.env must not set DATABASE_URL when spec.database is set: the migration must run on the database the backup was taken of; remove it and use spec.database.urlSecretRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.migration) || !has(self.migration.contract) || !has(self.migration.contract.env) || !self.migration.contract.env.exists(e, e.name == 'DATABASE_URL')",message="spec.migration.contract.env must not set DATABASE_URL when spec.database is set: the contract step must run on the database the backup was taken of; remove it and use spec.database.urlSecretRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.strategy) || !has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.compatibilityCheck) || (has(self.strategy.blueGreen.smokeTest) && has(self.migration))",message="spec.strategy.blueGreen.compatibilityCheck needs smokeTest and spec.migration: it runs the smoke test with the serving revision's image against the migrated database"
 type SoftFactoryReleaseSpec struct {
 	// image is the SoftFactory API container image, for example
 	// registry.example.com/softfactory:1.4.2. A changed image is a new release.
@@ -446,6 +448,54 @@ type MigrationSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10
 	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
+
+	// contract is the destructive half of an expand/contract migration (dropping a
+	// column the new revision renamed, a table it no longer reads). The migration above
+	// is the expand half: it runs while the old colour still serves, so it must stay
+	// compatible with it. The contract step runs once per revision, only after the flip
+	// and only once the old colour has scaled to zero and none of its pods is left, on a
+	// fresh verified backup taken just before it. Defaults to none.
+	// +optional
+	Contract *ContractSpec `json:"contract,omitempty"`
+}
+
+// ContractSpec is the contract step of an expand/contract migration, run after the old
+// colour is gone.
+type ContractSpec struct {
+	// command run by the contract Job, for example ["flask", "db", "upgrade", "contract"].
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +listType=atomic
+	Command []string `json:"command"`
+
+	// args passed to the command.
+	// +optional
+	// +listType=atomic
+	Args []string `json:"args,omitempty"`
+
+	// image of the contract Job. Defaults to spec.migration.image, then spec.image.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// env adds variables to the contract Job, after the API's own env.
+	// +optional
+	// +kubebuilder:validation:MaxItems=200
+	// +listType=map
+	// +listMapKey=name
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// activeDeadlineSeconds bounds the contract Job. Defaults to 600.
+	// +optional
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=1
+	ActiveDeadlineSeconds int64 `json:"activeDeadlineSeconds,omitempty"`
+
+	// backoffLimit is how many times a failed contract pod is retried. Defaults to 0.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
 }
 
 // StrategySpec holds the rollout strategy. Only blue/green exists today.
@@ -494,6 +544,51 @@ type BlueGreenSpec struct {
 	// is still up; a failure flips back at once. Defaults to none.
 	// +optional
 	PostPromotionAnalysis *PostPromotionAnalysisSpec `json:"postPromotionAnalysis,omitempty"`
+
+	// onServingDegraded says what the release does when the serving colour degrades
+	// between the start of the migration and the flip (it loses ready endpoints, its
+	// pods fail readiness, or, with prePromotionAnalysis, its checks fail): Stop (the
+	// default) stops the release and says what was seen; Promote flips to the new colour
+	// as soon as it passes its own gates, without waiting for the promote annotation,
+	// because the serving colour is already broken. Either way ServingDegraded says so.
+	// +optional
+	// +kubebuilder:default=Stop
+	OnServingDegraded ServingDegradedPolicy `json:"onServingDegraded,omitempty"`
+
+	// compatibilityCheck runs, once the migration has completed and before the flip, the
+	// smoke test with the serving revision's image against the active Service (so against
+	// the migrated database): a migration the serving revision cannot live with stops the
+	// release before the serving colour's next restart finds out. Needs smokeTest.
+	// +optional
+	CompatibilityCheck *CompatibilityCheckSpec `json:"compatibilityCheck,omitempty"`
+}
+
+// ServingDegradedPolicy says what a release does when the serving colour degrades while
+// the new revision is on its way.
+// +kubebuilder:validation:Enum=Stop;Promote
+type ServingDegradedPolicy string
+
+// The serving-degraded policies.
+const (
+	// ServingDegradedStop stops the release; traffic stays where it is.
+	ServingDegradedStop ServingDegradedPolicy = "Stop"
+	// ServingDegradedPromote promotes the new colour as soon as it is available.
+	ServingDegradedPromote ServingDegradedPolicy = "Promote"
+)
+
+// CompatibilityCheckSpec runs the smoke test with the serving revision's image against
+// the serving colour after the migration.
+type CompatibilityCheckSpec struct {
+	// enabled turns the check on. Defaults to true when compatibilityCheck is set.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// activeDeadlineSeconds bounds the check's Job. Defaults to 300.
+	// +optional
+	// +kubebuilder:default=300
+	// +kubebuilder:validation:Minimum=1
+	ActiveDeadlineSeconds int64 `json:"activeDeadlineSeconds,omitempty"`
 }
 
 // SmokeTestSpec is a Job that tests the preview colour before promotion.
@@ -948,6 +1043,34 @@ type RevisionRecord struct {
 	// restore of the pre-migration dump after the migration failed.
 	// +optional
 	Restore *RestoreRecord `json:"restore,omitempty"`
+	// contractBackup is the fresh dump taken before the contract step.
+	// +optional
+	ContractBackup *StepRecord `json:"contractBackup,omitempty"`
+	// contract step of the revision (spec.migration.contract), run after the old colour
+	// was gone. Once it has started, revisions released before it are refused unless the
+	// allow-rollback-past-contract annotation names them.
+	// +optional
+	Contract *StepRecord `json:"contract,omitempty"`
+	// retries of this revision asked for with the retry annotation, oldest first.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Retries []RetryRecord `json:"retries,omitempty"`
+}
+
+// RetryRecord is one retry of a failed revision, asked for with the retry annotation.
+type RetryRecord struct {
+	// request is the annotation's value that asked for it; each value retries once.
+	Request string `json:"request"`
+	// at is when the operator acted on it.
+	// +optional
+	At *metav1.Time `json:"at,omitempty"`
+	// reason the revision had failed with.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// message the revision had failed with.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // AnalysisStage says which analysis a status describes.

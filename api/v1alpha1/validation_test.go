@@ -119,6 +119,7 @@ var _ = Describe("The SoftFactoryRelease API", func() {
 				AutoPromote:             new(true),
 				ScaleDownDelaySeconds:   ptr.To[int32](30),
 				ProgressDeadlineSeconds: 600,
+				OnServingDegraded:       deployv1alpha1.ServingDegradedStop,
 			}},
 			Rollback: deployv1alpha1.RollbackSpec{OnFailure: deployv1alpha1.FailurePolicyScaleDown},
 			Monitoring: deployv1alpha1.MonitoringSpec{PrometheusRule: deployv1alpha1.PrometheusRuleSpec{
@@ -193,6 +194,27 @@ var _ = Describe("The SoftFactoryRelease API", func() {
 			withDatabaseAndBackup(s)
 			s["migration"] = map[string]any{"env": []any{map[string]any{"name": "DATABASE_URL", "value": "postgresql://other/db"}}}
 		}, "spec.migration.env must not set DATABASE_URL when spec.database is set"),
+		Entry("a second database in spec.migration.contract.env beside spec.database", func(_, s map[string]any) {
+			withDatabaseAndBackup(s)
+			s["migration"] = map[string]any{"contract": map[string]any{"command": []any{"drop-old-columns"},
+				"env": []any{map[string]any{"name": "DATABASE_URL", "value": "postgresql://other/db"}}}}
+		}, "spec.migration.contract.env must not set DATABASE_URL when spec.database is set"),
+		Entry("a contract step without a command", func(_, s map[string]any) {
+			withDatabaseAndBackup(s)
+			s["migration"] = map[string]any{"contract": map[string]any{}}
+		}, "spec.migration.contract.command: Required value"),
+		Entry("a compatibility check without a smoke test", func(_, s map[string]any) {
+			withDatabaseAndBackup(s)
+			s["migration"] = map[string]any{"command": []any{"flask", "db", "upgrade"}}
+			s["strategy"] = map[string]any{"blueGreen": map[string]any{"compatibilityCheck": map[string]any{}}}
+		}, "spec.strategy.blueGreen.compatibilityCheck needs smokeTest and spec.migration"),
+		Entry("a compatibility check without a migration", func(_, s map[string]any) {
+			s["strategy"] = map[string]any{"blueGreen": map[string]any{"compatibilityCheck": map[string]any{},
+				"smokeTest": map[string]any{"command": []any{"pytest"}}}}
+		}, "spec.strategy.blueGreen.compatibilityCheck needs smokeTest and spec.migration"),
+		Entry("an unknown serving-degraded policy", func(_, s map[string]any) {
+			s["strategy"] = map[string]any{"blueGreen": map[string]any{"onServingDegraded": "Ignore"}}
+		}, `supported values: "Stop", "Promote"`),
 		Entry("a restore mode without a migration to undo", func(_, s map[string]any) {
 			withDatabaseAndBackup(s)
 			s["rollback"] = map[string]any{"restore": "Manual"}
