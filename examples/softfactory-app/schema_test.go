@@ -81,7 +81,7 @@ func TestRenameColumnInTwoSteps(t *testing.T) {
 	}
 
 	// written is every item the loads wrote, by either version, in every phase.
-	var written []item
+	written := make([]item, 0, 4096)
 
 	t.Log("expand (0003) while version 2 serves")
 	l := startLoad(t, []*appServer{v2}, []*appServer{v2})
@@ -132,7 +132,8 @@ func TestRenameColumnInTwoSteps(t *testing.T) {
 	for _, s := range []*appServer{v2, v3} {
 		label, err := s.read(last.ID)
 		if err != nil || label != last.Label {
-			t.Fatalf("version %s after the downgrade read item %d as %q (%v), want %q", s.version, last.ID, label, err, last.Label)
+			t.Fatalf("version %s after the downgrade read item %d as %q (%v), want %q",
+				s.version, last.ID, label, err, last.Label)
 		}
 	}
 	if id, err := v2.create("after-the-downgrade"); err != nil {
@@ -151,7 +152,8 @@ func TestExpandFailsOnALockedTableAndChangesNothing(t *testing.T) {
 	migrate(t, db, "2.0.0", "upgrade", "0002")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	holder := exec.CommandContext(ctx, "psql", "--no-psqlrc", "--quiet", "--dbname="+db.url, "--set=ON_ERROR_STOP=1", "--file=-")
+	holder := exec.CommandContext(ctx, "psql", "--no-psqlrc", "--quiet", "--dbname="+db.url,
+		"--set=ON_ERROR_STOP=1", "--file=-")
 	stdin, err := holder.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +189,8 @@ func TestExpandFailsOnALockedTableAndChangesNothing(t *testing.T) {
 	if v := mustPSQL(t, db, "SELECT version_num FROM alembic_version"); v != "0002" {
 		t.Fatalf("alembic_version is %s after the failed expand, want 0002", v)
 	}
-	if n := mustPSQL(t, db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'title'"); n != "0" {
+	if n := mustPSQL(t, db, "SELECT count(*) FROM information_schema.columns "+
+		"WHERE table_name = 'items' AND column_name = 'title'"); n != "0" {
 		t.Fatal("the failed expand left items.title behind")
 	}
 }
@@ -210,7 +213,8 @@ func newAppDatabase(t *testing.T) *appDatabase {
 	if _, err := exec.LookPath("psql"); err != nil {
 		t.Fatalf("psql is not on PATH.\n%s", installHint)
 	}
-	if out, err := exec.Command(python, "-c", "import flask, flask_migrate, flask_sqlalchemy, psycopg2, gunicorn").CombinedOutput(); err != nil {
+	imports := "import flask, flask_migrate, flask_sqlalchemy, psycopg2, gunicorn"
+	if out, err := exec.Command(python, "-c", imports).CombinedOutput(); err != nil {
 		t.Fatalf("the sample app's Python packages are missing from %s: %s\n%s", python, out, installHint)
 	}
 	if _, err := psql(adminURL(), "SELECT 1"); err != nil {
@@ -264,7 +268,7 @@ func expectAllItems(t *testing.T, db *appDatabase, items []item) {
 	t.Helper()
 	rows := mustPSQL(t, db, "SELECT id || E'\\t' || title FROM items")
 	byID, byTitle := map[string]string{}, map[string]bool{}
-	for _, row := range strings.Split(rows, "\n") {
+	for row := range strings.SplitSeq(rows, "\n") {
 		id, title, _ := strings.Cut(row, "\t")
 		byID[id], byTitle[title] = title, true
 	}
@@ -328,7 +332,8 @@ func startApp(t *testing.T, db *appDatabase, version string) *appServer {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	s := &appServer{version: version, url: "http://" + addr, log: &bytes.Buffer{}, client: &http.Client{Timeout: 10 * time.Second}}
+	s := &appServer{version: version, url: "http://" + addr, log: &bytes.Buffer{},
+		client: &http.Client{Timeout: 10 * time.Second}}
 	s.cmd = exec.Command(python, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", addr, "app:app")
 	s.cmd.Env = flaskEnv(db, version)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -470,7 +475,8 @@ func startLoad(t *testing.T, writers, readers []*appServer) *load {
 				for _, r := range readers {
 					label, err := r.read(id)
 					if err == nil && label != it.Label {
-						err = fmt.Errorf("version %s read item %d (written by %s) as %q, want %q", r.version, id, w.version, label, it.Label)
+						err = fmt.Errorf("version %s read item %d (written by %s) as %q, want %q",
+							r.version, id, w.version, label, it.Label)
 					}
 					l.record(err)
 				}
@@ -516,7 +522,8 @@ func (l *load) stop(t *testing.T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.failures) > 0 {
-		t.Fatalf("%d of %d requests failed; the first: %s", len(l.failures), l.requests, strings.Join(l.failures[:min(5, len(l.failures))], "\n"))
+		first := l.failures[:min(5, len(l.failures))]
+		t.Fatalf("%d of %d requests failed; the first: %s", len(l.failures), l.requests, strings.Join(first, "\n"))
 	}
 	t.Logf("%d requests, none failed; items written by version: %v", l.requests, l.written)
 }

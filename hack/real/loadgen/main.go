@@ -263,12 +263,14 @@ func checkLabel(a answer, it WrittenItem) error {
 	for _, field := range []string{"title", "name"} {
 		if label, ok := a.Item[field].(string); ok {
 			if label != it.Label {
-				return fmt.Errorf("item %d (written by %s) read by %s as %s %q, want %q", it.ID, it.Version, a.Version, field, label, it.Label)
+				return fmt.Errorf("item %d (written by %s) read by %s as %s %q, want %q",
+					it.ID, it.Version, a.Version, field, label, it.Label)
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("item %d (written by %s) read by %s with neither title nor name: %v", it.ID, it.Version, a.Version, a.Item)
+	return fmt.Errorf("item %d (written by %s) read by %s with neither title nor name: %v",
+		it.ID, it.Version, a.Version, a.Item)
 }
 
 // send sends one request (a JSON body if body is not nil); anything but a 2xx JSON
