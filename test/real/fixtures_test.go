@@ -440,8 +440,9 @@ type loadReport struct {
 	} `json:"versionChanges"`
 	// Kinds and Written come with -items: requests by kind (read, write, read-item),
 	// and every item the app answered 201 for, with the version that wrote it.
-	Kinds   map[string]int `json:"kinds"`
-	Written []struct {
+	Kinds     map[string]int `json:"kinds"`
+	ItemReads map[string]int `json:"itemReads"`
+	Written   []struct {
 		ID      int    `json:"id"`
 		Label   string `json:"label"`
 		Version string `json:"version"`

@@ -92,6 +92,14 @@ var _ = Describe("A column renamed in two steps on a real cluster", Ordered, fun
 			Expect(leftAtContract).To(BeEmpty(), "pods of the old colour %s left when the contract Job appeared", oldColor)
 			Expect(lastGone).NotTo(BeZero(), "no pod of the old colour %s was seen going away", oldColor)
 			Expect(lastGone).To(BeTemporally("<", seen))
+			promoted := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionPromoted)
+			line := fmt.Sprintf("contract step: the flip at %s, the last pod of the old colour gone %s later, "+
+				"the contract Job seen %s after that (its backup first)",
+				promoted.LastTransitionTime.UTC().Format(time.TimeOnly),
+				lastGone.Sub(promoted.LastTransitionTime.Time).Round(time.Second), seen.Sub(lastGone).Round(time.Millisecond))
+			AddReportEntry("contract timing", line)
+			GinkgoWriter.Println(line)
+			recordTrafficReport(line)
 			old := &appsv1.Deployment{}
 			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: r.DeploymentName(oldColor)}, old)).To(Succeed())
 			Expect(*old.Spec.Replicas).To(BeZero())
@@ -128,6 +136,8 @@ var _ = Describe("A column renamed in two steps on a real cluster", Ordered, fun
 			Expect(writers).To(HaveKey("2.0.0"), "version 2 wrote no item during the release")
 			Expect(writers).To(HaveKey("3.0.0"), "version 3 wrote no item during the release")
 			Expect(rep.Kinds["read-item"]).To(BeNumerically(">", 0))
+			GinkgoWriter.Printf("Items read back, by writer -> reader version: %v\n", rep.ItemReads)
+			Expect(rep.ItemReads).To(HaveKey("2.0.0 -> 3.0.0"), "3.0.0 never read an item 2.0.0 wrote")
 			Expect(rep.Versions).To(HaveKey("2.0.0"))
 			Expect(rep.VersionChanges[len(rep.VersionChanges)-1].Version).To(Equal("3.0.0"))
 			titles := map[string]string{}
@@ -154,14 +164,25 @@ var _ = Describe("A column renamed in two steps on a real cluster", Ordered, fun
 			updateRelease(ctx, key, func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec = *v2.DeepCopy() })
 			r = waitForDegraded(ctx, key, deployv1alpha1.ReasonSchemaContracted, time.Minute)
 			GinkgoWriter.Printf("Conditions:\n%s", conditionsText(r))
+			By("it stays refused: no Job, no scale-up of 2.0.0's colour, traffic on 3.0.0, under load")
+			Consistently(func(g Gomega) {
+				r := mustGet(ctx, key)
+				degraded := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionDegraded)
+				g.Expect(degraded.Reason).To(Equal(deployv1alpha1.ReasonSchemaContracted))
+				g.Expect(activeSelector(ctx, r)).To(Equal(serving))
+				g.Expect(jobsOf(ctx, r, v2Revision)[deployv1alpha1.ComponentMigration]).To(HaveLen(1),
+					"migration Jobs of %s (one is its first release's)", v2Revision)
+				d := &appsv1.Deployment{}
+				g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: key.Namespace,
+					Name: r.DeploymentName(deployv1alpha1.Color(serving).Other())}, d)).To(Succeed())
+				g.Expect(*d.Spec.Replicas).To(BeZero())
+			}).WithContext(ctx).WithTimeout(15 * time.Second).WithPolling(time.Second).Should(Succeed())
 			expectVersion(ctx, url, "3.0.0")
 			rep := load.Stop()
 			expectNoFailedRequest(rep)
 			Expect(rep.Versions).To(HaveLen(1))
 			Expect(rep.Versions).To(HaveKey("3.0.0"))
 			Expect(activeSelector(ctx, r)).To(Equal(serving))
-			Expect(jobsOf(ctx, r, v2Revision)[deployv1alpha1.ComponentMigration]).To(HaveLen(1),
-				"a migration ran again for the refused revision (one is its first release's)")
 			Expect(db.psql(ctx, "SELECT version_num FROM alembic_version")).To(Equal("0004"))
 		})
 })

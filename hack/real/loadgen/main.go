@@ -66,6 +66,9 @@ type Report struct {
 	VersionChanges []VersionChange `json:"versionChanges,omitempty"`
 	// Kinds counts the requests by kind (with -items): read (GET /), write, read-item.
 	Kinds map[string]int `json:"kinds,omitempty"`
+	// ItemReads counts the items read back (with -items) by "<writer> -> <reader>"
+	// version: "2.0.0 -> 3.0.0" is the new version reading what the old one wrote.
+	ItemReads map[string]int `json:"itemReads,omitempty"`
 	// Written lists the items written (with -items), in the order they were answered.
 	Written []WrittenItem `json:"written,omitempty"`
 }
@@ -141,7 +144,7 @@ func main() {
 
 	rep := Report{URL: *url, Rate: *rate, Started: time.Now().UTC(), Versions: map[string]int{}, Pods: map[string]int{}}
 	if *items {
-		rep.Kinds = map[string]int{}
+		rep.Kinds, rep.ItemReads = map[string]int{}, map[string]int{}
 	}
 	base := strings.TrimSuffix(*url, "/")
 	// Item labels are unique to this run, so a test can tell its items from any other's.
@@ -182,6 +185,11 @@ func main() {
 			return WrittenItem{}, false
 		}
 		return rep.Written[rand.IntN(len(rep.Written))], true
+	}
+	readBack := func(it WrittenItem, reader string) {
+		mu.Lock()
+		defer mu.Unlock()
+		rep.ItemReads[it.Version+" -> "+reader]++
 	}
 	written := func(it WrittenItem) {
 		mu.Lock()
@@ -236,6 +244,9 @@ loop:
 					err = checkLabel(a, it)
 				}
 				record("read-item", sent, time.Since(sent), a, err)
+				if err == nil {
+					readBack(it, a.Version)
+				}
 			}
 		})
 	}
