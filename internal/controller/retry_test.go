@@ -179,7 +179,7 @@ var _ = Describe("Retrying a failed release", func() {
 			}
 			return out
 		}
-		Expect(refusals()).To(ConsistOf(ContainSubstring("revision " + rev2 + " has not failed")), "announced once")
+		Expect(refusals()).To(ConsistOf(ContainSubstring("revision "+rev2+" has not failed")), "announced once")
 		Expect(h.get().Status.Revisions).To(Equal(before.Revisions))
 		Expect(h.get().Status.History).To(Equal(before.History))
 		Expect(jobNames(deployv1alpha1.ComponentBackup)).To(ConsistOf(backups))
