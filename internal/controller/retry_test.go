@@ -267,6 +267,7 @@ var _ = Describe("Retrying a failed release", func() {
 		r.Spec.Rollback.RestoreDatabase = true
 		h.releaseFirst(r)
 		rev2 := h.startSecondWithFailedMigration(imageV2)
+		h.clock.Step(time.Minute) // a restore takes a while: the fresh dump gets its own timestamp
 		retry(rev2 + "/2")
 		h.settle()
 		Expect(h.recordOf(rev2).Retries).To(BeEmpty(), "no retry while the restore stops the writers")
@@ -282,6 +283,19 @@ var _ = Describe("Retrying a failed release", func() {
 		Expect(h.recordOf(rev2).Retries).To(HaveLen(1))
 		Expect(h.recordOf(rev2).Backup.JobName).To(Equal(h.name + "-backup-" + rev2 + "-2"))
 		Expect(h.job(h.name + "-migrate-" + rev2 + "-2")).To(BeNil())
+
+		By("never restoring a second time when the retried migration fails after running too")
+		h.clock.Step(time.Minute)
+		h.finishJob(h.name+"-backup-"+rev2+"-2", true)
+		h.settle()
+		h.runJobPod(h.name+"-migrate-"+rev2+"-2", true, "", "")
+		h.finishJob(h.name+"-migrate-"+rev2+"-2", false)
+		h.settle()
+		Expect(h.jobs(deployv1alpha1.ComponentRestore)).To(HaveLen(1))
+		msg := h.condition(deployv1alpha1.ConditionDegraded).Message
+		Expect(msg).To(ContainSubstring("restore already ran on an earlier attempt"))
+		Expect(msg).To(ContainSubstring(h.recordOf(rev2).Backup.File))
+		Expect(msg).NotTo(ContainSubstring("the database is as it was before the release"))
 	})
 
 	It("counts the progress deadline afresh from a retry of a colour kept up", func() {
