@@ -11,7 +11,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -29,8 +28,9 @@ var _ = Describe("Retrying a failed release", func() {
 		})
 	}
 	jobNames := func(component string) []string {
-		var names []string
-		for _, j := range h.jobs(component) {
+		jobs := h.jobs(component)
+		names := make([]string, 0, len(jobs))
+		for _, j := range jobs {
 			names = append(names, j.Name)
 		}
 		return names
@@ -197,7 +197,7 @@ var _ = Describe("Retrying a failed release", func() {
 
 	It("refuses the 21st retry of a revision", func() {
 		h.releaseFirst(h.release(imageV1))
-		rev2 := h.startSecondWithFailedMigration(imageV2)
+		rev2 := h.startSecondWithFailedMigration(imageV3)
 		// Twenty earlier retries, as the operator would have recorded them.
 		Eventually(func() error {
 			r := h.get()
@@ -273,7 +273,7 @@ var _ = Describe("Retrying a failed release", func() {
 		Expect(h.recordOf(rev2).Retries).To(BeEmpty(), "no retry while the restore stops the writers")
 		Expect(h.events()).To(ContainElement(ContainSubstring("waits: the restore of revision " + rev2)))
 
-		h.stopColor(deployv1alpha1.Blue)
+		h.stopColor(deployv1alpha1.Color(h.activeSelectorColor())) // the serving colour's pods are gone
 		h.settle()
 		h.finishJob(h.name+"-restore-"+rev2, true)
 		h.settle()
@@ -335,6 +335,6 @@ var _ = Describe("Retry Job names", func() {
 				seen[name] = true
 			}
 		}
-		Expect(ptr.To(r.MigrationAttemptJobName(rev, 21))).To(HaveValue(HaveSuffix("-migrate-" + rev + "-21")))
+		Expect(r.MigrationAttemptJobName(rev, 21)).To(HaveSuffix("-migrate-" + rev + "-21"))
 	})
 })

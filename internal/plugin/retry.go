@@ -128,12 +128,12 @@ func retryableFailure(r *deployv1alpha1.SoftFactoryRelease) (*deployv1alpha1.Rel
 		}
 	}
 	if failure == nil {
-		ready := "<none>"
+		ready := ""
 		if c := meta.FindStatusCondition(r.Status.Conditions, deployv1alpha1.ConditionReady); c != nil {
 			ready = c.Reason
 		}
 		return nil, fmt.Errorf("softfactoryrelease/%s has not failed (phase %s, Ready reason %s, revision %s): nothing to retry",
-			r.Name, orNone(string(r.Status.Phase)), ready, revision)
+			r.Name, orNone(string(r.Status.Phase)), orNone(ready), revision)
 	}
 	if !deployv1alpha1.RetryableReason(failure.Reason) {
 		return nil, fmt.Errorf("softfactoryrelease/%s's revision %s stopped with %s, which a retry does not clear: %s",
