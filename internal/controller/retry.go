@@ -40,6 +40,12 @@ func (r *SoftFactoryReleaseReconciler) reconcileRetry(ctx context.Context, s *re
 		// Acted on already: the annotation may stay on the object.
 		return next(), nil
 	}
+	if rev, _ := deployv1alpha1.RetryRequestRevision(value); rev != s.revision {
+		if earlier := rel.Status.RevisionRecordOf(rev); earlier != nil && earlier.Retried(value) {
+			// Left over from an earlier revision's retry, like a stale promote annotation.
+			return next(), nil
+		}
+	}
 	if why := retryRefusal(s, value, rec); why != "" {
 		r.retryNotices.once(s, value, why, func() {
 			r.event(s, corev1.EventTypeWarning, deployv1alpha1.ReasonRetryRefused, "Retry", "Retry %s refused: %s; nothing changed", value, why)
