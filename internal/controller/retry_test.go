@@ -130,6 +130,12 @@ var _ = Describe("Retrying a failed release", func() {
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("green"))
 		Expect(historyRecord(h.get(), rev2).Outcome).To(Equal(deployv1alpha1.OutcomePromoted))
+
+		By("ignoring the value left on the release once a new spec is applied: it acted already")
+		h.events()
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV3 })
+		h.settle()
+		Expect(h.events()).NotTo(ContainElement(ContainSubstring(deployv1alpha1.ReasonRetryRefused)))
 	})
 
 	It("acts on each annotation value once, and on a new value after a second failure", func() {
