@@ -304,6 +304,31 @@ var _ = Describe("Retrying a failed release", func() {
 		Expect(msg).NotTo(ContainSubstring("the database is as it was before the release"))
 	})
 
+	It("retries an aborted release only once the abort annotation is gone", func() {
+		h.releaseFirst(h.release(imageV1))
+		rev2 := h.startSecond(imageV2)
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Annotations = map[string]string{deployv1alpha1.AbortAnnotation: rev2}
+		})
+		h.settle()
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonAborted))
+		h.events()
+
+		retry(rev2 + "/2")
+		h.settle()
+		Expect(h.events()).To(ContainElement(ContainSubstring("annotation still names revision " + rev2 + " and would abort it again")))
+		Expect(h.recordOf(rev2).Retries).To(BeEmpty())
+
+		By("going on once the abort annotation is removed, as kubectl sfrelease retry does in the same write")
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { delete(r.Annotations, deployv1alpha1.AbortAnnotation) })
+		h.settle()
+		Expect(h.recordOf(rev2).Retries).To(HaveLen(1))
+		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(Equal(int32(2)))
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+	})
+
 	It("counts the progress deadline afresh from a retry of a colour kept up", func() {
 		r := h.release(imageV1)
 		r.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds = 60
