@@ -8,9 +8,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -60,6 +62,9 @@ func (r *SoftFactoryReleaseReconciler) reconcileRetry(ctx context.Context, s *re
 	}
 	failure := *historyRecord(rel, s.revision) // a copy: the record is removed below
 	rec = s.currentRecord()
+	if err := r.endStepsThatCanNeverRun(ctx, s, rec); err != nil {
+		return wait(), err
+	}
 	plan := planRetry(s, rec, int32(len(rec.Retries))+2)
 	// The new backup Job first: should it fail to be created, nothing is recorded and the
 	// next pass takes the whole retry again (its Job name is the same, so it is found).
@@ -131,7 +136,7 @@ func retryMustWait(s *releaseScope, rec *deployv1alpha1.RevisionRecord) string {
 			return fmt.Sprintf("the restore of revision %s's dump is under way (%s)", s.revision, rec.Restore.Phase)
 		}
 		for _, st := range []*deployv1alpha1.StepRecord{rec.Backup, rec.Migration, rec.ContractBackup, rec.Contract} {
-			if st != nil && st.State == deployv1alpha1.StepStarted {
+			if st != nil && st.State == deployv1alpha1.StepStarted && !s.jobCanNeverRun(s.jobs[st.JobName]) {
 				return fmt.Sprintf("Job %s still runs (until it ends or reaches its deadline); a step never runs twice at once", st.JobName)
 			}
 		}
@@ -145,6 +150,37 @@ func retryMustWait(s *releaseScope, rec *deployv1alpha1.RevisionRecord) string {
 		return fmt.Sprintf("migration Job %s of revision %s still runs; a migration is never interrupted", j.Name, j.Labels[deployv1alpha1.LabelRevision])
 	}
 	return ""
+}
+
+// jobCanNeverRun: the Job's pod can never start (no container of it ran, and its pod
+// says why in words no retry heals), so it holds nothing a retry must wait for.
+func (s *releaseScope) jobCanNeverRun(j *batchv1.Job) bool {
+	return j != nil && jobOutcome(j) == jobRunning && s.migrationCanNeverRun(j)
+}
+
+// endStepsThatCanNeverRun deletes the Jobs of the revision's started steps whose pods can
+// never start, and records those steps as failed: such a Job stays active until its
+// deadline, and the Job controller keeps trying to create its pod, so one that the
+// cause's fix lets start later (a namespace's Pod Security level lowered, an image
+// rebuilt) would run beside the retry's new attempt. No container of it ever ran, so
+// nothing is lost and nothing needs restoring.
+func (r *SoftFactoryReleaseReconciler) endStepsThatCanNeverRun(ctx context.Context, s *releaseScope, rec *deployv1alpha1.RevisionRecord) error {
+	for _, st := range []*deployv1alpha1.StepRecord{rec.Backup, rec.Migration, rec.ContractBackup, rec.Contract} {
+		if st == nil || st.State != deployv1alpha1.StepStarted || !s.jobCanNeverRun(s.jobs[st.JobName]) {
+			continue
+		}
+		j := s.jobs[st.JobName]
+		err := r.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &j.UID})
+		if client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		now := metav1.NewTime(s.now)
+		st.State, st.FinishedAt = deployv1alpha1.StepFailed, &now
+		st.Message = fmt.Sprintf("Job %s was deleted by a retry: its pod could never start (%s), and no container of it ran", j.Name, st.PodReason)
+		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonRetrying, "Retry",
+			"Deleted Job %s, whose pod could never start, so that it never runs beside its retry", j.Name)
+	}
+	return nil
 }
 
 // retryPlan is what a retry runs again and what it keeps, in words for the Event.

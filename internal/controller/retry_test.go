@@ -92,6 +92,30 @@ var _ = Describe("Retrying a failed release", func() {
 		Expect(h.recordOf(rev2).Migration.JobName).To(Equal(h.name + "-migrate-" + rev2 + "-2"))
 	})
 
+	It("ends a migration Job whose pod can never start before its retry runs, so the two never meet", func() {
+		h.releaseFirst(h.release(imageV1))
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
+		h.settle()
+		rev2 := h.get().Status.CurrentRevision
+		h.finishJob(h.name+"-backup-"+rev2, true)
+		h.settle()
+		// No kubelet in envtest: the test writes what one says of an image without a
+		// non-root USER. The Job stays active until its deadline.
+		stuck := h.name + "-migrate-" + rev2
+		h.addJobPod(stuck, waitingStatus("CreateContainerConfigError", "container has runAsNonRoot and image will run as root"))
+		h.settle()
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonMigrationNeverStarted))
+
+		retry(rev2)
+		h.settle()
+		Expect(h.job(stuck)).To(BeNil(), "the Job that could start later is gone")
+		rec := h.recordOf(rev2)
+		Expect(rec.Retries).To(HaveLen(1))
+		Expect(rec.Retries[0].Reason).To(Equal(deployv1alpha1.ReasonMigrationNeverStarted))
+		Expect(rec.Migration.JobName).To(Equal(h.name + "-migrate-" + rev2 + "-2"))
+		Expect(rec.Backup.JobName).To(Equal(h.name+"-backup-"+rev2), "nothing ran: the backup is still the database")
+	})
+
 	It("re-runs only a failed smoke test, with a new Job, and then promotes", func() {
 		h.releaseFirst(h.release(imageV1))
 		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
