@@ -1,0 +1,127 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
+)
+
+// The compatibility check runs the serving revision's smoke test against the migrated
+// database, before the flip: a migration the serving revision cannot live with is found
+// while traffic can still stay where it is, instead of at the serving colour's next
+// restart. It starts as soon as the migration has completed and runs while the target
+// colour comes up; only the flip waits for it.
+//
+// Its record is its Job, under the deterministic name of the revision's attempt (as the
+// smoke test's): the check only reads through the serving colour's API, so it is not a
+// data step that needs a status record; the Job of the current revision is kept while
+// the revision is live (job_retention.go), a restarted operator finds it by name, and a
+// retry (a new attempt) runs it again under a new name.
+
+// compatibilityCheckRequired: the spec asks for the check and something serves that it
+// could break. The first release has no serving revision to check.
+func (s *releaseScope) compatibilityCheckRequired() bool {
+	bg := &s.release.Spec.Strategy.BlueGreen
+	return bg.CompatibilityCheckEnabled() && s.release.Spec.Migration != nil && s.activeColor != "" && !s.settled()
+}
+
+// compatibilityCheckJobName is the check's Job for the current attempt of the revision.
+func (s *releaseScope) compatibilityCheckJobName() string {
+	var retries int
+	if rec := s.release.Status.RevisionRecordOf(s.revision); rec != nil {
+		retries = len(rec.Retries)
+	}
+	return s.release.CompatibilityCheckJobName(s.revision, int32(retries)+1)
+}
+
+// compatibilityCheckOfRecord is the check's fact as its Job tells it, without acting.
+func (s *releaseScope) compatibilityCheckOfRecord() jobFact {
+	if !s.compatibilityCheckRequired() {
+		return jobFact{phase: jobNotRequired}
+	}
+	return jobFactOf(s.jobs[s.compatibilityCheckJobName()])
+}
+
+// servingImage is the API container's image of the serving colour, as its Deployment
+// runs it (the cache keeps each container's name and image).
+func (s *releaseScope) servingImage() string {
+	if d := s.deployments[s.activeColor]; d != nil {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Name == apiContainerName {
+				return c.Image
+			}
+		}
+	}
+	return ""
+}
+
+// reconcileCompatibilityCheck starts the check once the migration has completed (this
+// step runs after reconcileMigration, which proceeds only then) and reports it. It holds
+// nothing while the check runs: reconcileCompatibilityGate holds the flip.
+func (r *SoftFactoryReleaseReconciler) reconcileCompatibilityCheck(ctx context.Context, s *releaseScope) (stepResult, error) {
+	if !s.compatibilityCheckRequired() {
+		s.compatibilityCheck = jobFact{phase: jobNotRequired}
+		return next(), nil
+	}
+	rel := s.release
+	name := s.compatibilityCheckJobName()
+	image := s.servingImage()
+	if image == "" && s.jobs[name] == nil {
+		// No serving Deployment to take the image from: the serving watch says why.
+		s.compatibilityCheck = jobFact{phase: jobPending, name: name}
+		return next(), nil
+	}
+	job, err := r.ensureJob(ctx, s, name, func() *batchv1.Job {
+		return buildCompatibilityCheckJob(rel, s.revision, int32(len(s.currentRecord().Retries))+1, image)
+	})
+	if job == nil || err != nil {
+		s.compatibilityCheck = jobFact{phase: jobPending, name: name}
+		return next(), err
+	}
+	s.compatibilityCheck = jobFactOf(job)
+	servingRev := deploymentRevision(s.deployments[s.activeColor])
+	switch s.compatibilityCheck.phase {
+	case jobFailed:
+		s.failure = s.failed(deployv1alpha1.ReasonCompatibilityCheckFailed,
+			fmt.Sprintf("Compatibility check Job %s failed (%s): the serving revision %s failed its smoke test against the migrated database, "+
+				"so the migration is not backward compatible;", job.Name, s.compatibilityCheck.message, servingRev),
+			"traffic never moved",
+			fmt.Sprintf("%s may fail at its next restart. Check `kubectl logs job/%s`; make the migration additive only (move drops and renames "+
+				"to spec.migration.contract), restore the pre-release dump if the serving colour already fails, then retry or apply a fixed spec.",
+				rel.DeploymentName(s.activeColor), job.Name))
+		return wait(), r.applyFailurePolicy(ctx, s)
+	case jobRunning:
+		issue, recheck := s.runningJobIssue(job)
+		s.compatibilityCheck.issue = issue
+		if issue != nil && issue.permanent && s.failure == nil {
+			// As for the smoke test: a pod that can never start would hold the flip for
+			// activeDeadlineSeconds, then blame logs that were never written.
+			s.failure = s.failed(deployv1alpha1.ReasonCompatibilityCheckFailed,
+				fmt.Sprintf("Compatibility check Job %s cannot start its pod, and this does not heal by itself: %s. No check ran;", job.Name, issue),
+				"traffic never moved", whatToDo(issue))
+			r.event(s, corev1.EventTypeWarning, s.failure.reason, "Stop", "%s", s.failure.message)
+			return wait(), r.applyFailurePolicy(ctx, s)
+		}
+		if recheck > 0 {
+			return nextAfter(recheck), nil
+		}
+	}
+	return next(), nil
+}
+
+// reconcileCompatibilityGate holds the flip until the check has passed. Under
+// onServingDegraded: Promote with the serving colour degraded it does not: the revision
+// the check protects is already failing.
+func (r *SoftFactoryReleaseReconciler) reconcileCompatibilityGate(_ context.Context, s *releaseScope) (stepResult, error) {
+	switch {
+	case s.compatibilityCheck.phase == jobNotRequired, s.compatibilityCheck.phase == jobSucceeded, s.promoteForDegradedServing:
+		return next(), nil
+	default:
+		// The Job's watch wakes the release when it finishes.
+		return wait(), nil
+	}
+}
