@@ -83,6 +83,11 @@ func (r *SoftFactoryReleaseReconciler) reconcileCompatibilityCheck(ctx context.C
 		return next(), err
 	}
 	s.compatibilityCheck = jobFactOf(job)
+	if s.promoteForDegradedServing {
+		// The serving revision is already failing and the new colour takes over as soon
+		// as it can: stopping on the check would keep traffic on the broken colour.
+		return next(), nil
+	}
 	servingRev := deploymentRevision(s.deployments[s.activeColor])
 	switch s.compatibilityCheck.phase {
 	case jobFailed:

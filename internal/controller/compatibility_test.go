@@ -145,6 +145,22 @@ var _ = Describe("The compatibility check", func() {
 		Expect(jobs[0].Status.Conditions).To(BeEmpty(), "still the first, running")
 	})
 
+	It("neither holds nor stops a flip under onServingDegraded: Promote once the serving colour is degraded", func() {
+		r := h.releaseWithCompatibilityCheck(imageV1)
+		r.Spec.Strategy.BlueGreen.AutoPromote = ptr.To(false)
+		r.Spec.Strategy.BlueGreen.OnServingDegraded = deployv1alpha1.ServingDegradedPromote
+		h.releaseFirstWithSmokeTest(r)
+		rev2 := h.migrateSecond(imageV2)
+		h.setReady(deployv1alpha1.Blue, 0)
+		h.finishJob(h.get().CompatibilityCheckJobName(rev2, 1), false)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		h.finishJob(h.get().SmokeTestJobName(rev2), true)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Status).To(Equal(metav1.ConditionFalse))
+	})
+
 	It("is not run when disabled", func() {
 		r := h.releaseWithCompatibilityCheck(imageV1)
 		r.Spec.Strategy.BlueGreen.CompatibilityCheck.Enabled = ptr.To(false)
