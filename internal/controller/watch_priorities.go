@@ -60,13 +60,6 @@ func sliceReadyEndpointsMoved(old, new client.Object) bool {
 	return okOld && okNew && readyEndpointCount(n) != readyEndpointCount(o)
 }
 
-// sliceGainedReadyEndpoints: an EndpointSlice lists more ready endpoints than before.
-func sliceGainedReadyEndpoints(old, new client.Object) bool {
-	o, okOld := old.(*discoveryv1.EndpointSlice)
-	n, okNew := new.(*discoveryv1.EndpointSlice)
-	return okOld && okNew && readyEndpointCount(n) > readyEndpointCount(o)
-}
-
 func readyEndpointCount(s *discoveryv1.EndpointSlice) int {
 	n := 0
 	for _, ep := range s.Endpoints {
