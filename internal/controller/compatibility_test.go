@@ -11,10 +11,10 @@ import (
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-// releaseWithCompatibilityCheck is the harness release with a smoke test and the
-// compatibility check on (the API server defaults it: enabled, 300 s).
-func (h *harness) releaseWithCompatibilityCheck(image string) *deployv1alpha1.SoftFactoryRelease {
-	r := h.release(image)
+// releaseWithCompatibilityCheck is the harness release of imageV1 with a smoke test and
+// the compatibility check on (the API server defaults it: enabled, 300 s).
+func (h *harness) releaseWithCompatibilityCheck() *deployv1alpha1.SoftFactoryRelease {
+	r := h.release(imageV1)
 	r.Spec.Strategy.BlueGreen.SmokeTest = &deployv1alpha1.SmokeTestSpec{
 		Command: []string{"pytest", "tests/smoke"},
 		Env:     []corev1.EnvVar{{Name: "SMOKE_USER", Value: "probe"}},
@@ -43,10 +43,10 @@ func (h *harness) releaseFirstWithSmokeTest(r *deployv1alpha1.SoftFactoryRelease
 	return rev
 }
 
-// migrateSecond applies image and completes its backup and migration.
-func (h *harness) migrateSecond(image string) string {
+// migrateSecond applies imageV2 and completes its backup and migration.
+func (h *harness) migrateSecond() string {
 	GinkgoHelper()
-	rev := h.startMigration(image)
+	rev := h.startMigration(imageV2)
 	Expect(h.jobs(deployv1alpha1.ComponentCompatibilityCheck)).To(BeEmpty(), "no check before the migration completed")
 	h.finishJob(h.name+"-migrate-"+rev, true)
 	h.settle()
@@ -58,8 +58,8 @@ var _ = Describe("The compatibility check", func() {
 	BeforeEach(func() { h = newHarness() })
 
 	It("runs the serving revision's smoke test against the active Service once the migration completed, and flips only after it passed", func() {
-		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck(imageV1))
-		rev2 := h.migrateSecond(imageV2)
+		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
+		rev2 := h.migrateSecond()
 
 		check := h.job(h.get().CompatibilityCheckJobName(rev2, 1))
 		Expect(check).NotTo(BeNil())
@@ -75,7 +75,7 @@ var _ = Describe("The compatibility check", func() {
 		smoke := buildSmokeTestJob(h.get(), rev2).Spec.Template.Spec
 		Expect(pod.SecurityContext).To(Equal(smoke.SecurityContext), "the smoke test's security")
 		Expect(pod.Containers[0].SecurityContext).To(Equal(smoke.Containers[0].SecurityContext))
-		Expect(pod.AutomountServiceAccountToken).To(Equal(ptr.To(false)))
+		Expect(pod.AutomountServiceAccountToken).To(Equal(new(false)))
 
 		By("bringing green up while the check runs, and saying the flip waits for it")
 		Expect(h.deployment(deployv1alpha1.Green)).NotTo(BeNil())
@@ -96,8 +96,8 @@ var _ = Describe("The compatibility check", func() {
 	})
 
 	It("stops the release before the flip when the serving revision fails its smoke test against the migrated database", func() {
-		rev1 := h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck(imageV1))
-		rev2 := h.migrateSecond(imageV2)
+		rev1 := h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
+		rev2 := h.migrateSecond()
 		h.makeColorAvailable(deployv1alpha1.Green)
 		h.settle()
 		h.finishJob(h.get().SmokeTestJobName(rev2), true)
@@ -116,8 +116,8 @@ var _ = Describe("The compatibility check", func() {
 	})
 
 	It("stops at once when the check's pod can never start", func() {
-		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck(imageV1))
-		rev2 := h.migrateSecond(imageV2)
+		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
+		rev2 := h.migrateSecond()
 		name := h.get().CompatibilityCheckJobName(rev2, 1)
 		h.addJobPod(name, waitingStatus("InvalidImageName", `couldn't parse image name "registry.example.com/softfactory:1.4.1 "`))
 		h.settle()
@@ -129,8 +129,8 @@ var _ = Describe("The compatibility check", func() {
 	})
 
 	It("creates no second check Job when a fresh operator takes over", func() {
-		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck(imageV1))
-		rev2 := h.migrateSecond(imageV2)
+		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
+		rev2 := h.migrateSecond()
 		Expect(h.jobs(deployv1alpha1.ComponentCompatibilityCheck)).To(HaveLen(1))
 
 		h.rec = h.newReconciler()
@@ -146,11 +146,11 @@ var _ = Describe("The compatibility check", func() {
 	})
 
 	It("neither holds nor stops a flip under onServingDegraded: Promote once the serving colour is degraded", func() {
-		r := h.releaseWithCompatibilityCheck(imageV1)
-		r.Spec.Strategy.BlueGreen.AutoPromote = ptr.To(false)
+		r := h.releaseWithCompatibilityCheck()
+		r.Spec.Strategy.BlueGreen.AutoPromote = new(false)
 		r.Spec.Strategy.BlueGreen.OnServingDegraded = deployv1alpha1.ServingDegradedPromote
 		h.releaseFirstWithSmokeTest(r)
-		rev2 := h.migrateSecond(imageV2)
+		rev2 := h.migrateSecond()
 		h.setReady(deployv1alpha1.Blue, 0)
 		h.finishJob(h.get().CompatibilityCheckJobName(rev2, 1), false)
 		h.makeColorAvailable(deployv1alpha1.Green)
@@ -162,10 +162,10 @@ var _ = Describe("The compatibility check", func() {
 	})
 
 	It("is not run when disabled", func() {
-		r := h.releaseWithCompatibilityCheck(imageV1)
-		r.Spec.Strategy.BlueGreen.CompatibilityCheck.Enabled = ptr.To(false)
+		r := h.releaseWithCompatibilityCheck()
+		r.Spec.Strategy.BlueGreen.CompatibilityCheck.Enabled = new(false)
 		h.releaseFirstWithSmokeTest(r)
-		rev2 := h.migrateSecond(imageV2)
+		rev2 := h.migrateSecond()
 		h.makeColorAvailable(deployv1alpha1.Green)
 		h.settle()
 		h.finishJob(h.get().SmokeTestJobName(rev2), true)

@@ -9,16 +9,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
 
-// setActiveEndpoints plays the EndpointSlice controller for the active Service: envtest
-// runs none, so the test writes the slice itself, with one endpoint per named pod of
-// colour c, ready or not as ready says.
-func (h *harness) setActiveEndpoints(c deployv1alpha1.Color, ready map[string]bool) {
+// setBlueActiveEndpoints plays the EndpointSlice controller for the active Service
+// selecting blue: envtest runs none, so the test writes the slice itself, with one
+// endpoint per named blue pod, ready or not as ready says.
+func (h *harness) setBlueActiveEndpoints(ready map[string]bool) {
 	GinkgoHelper()
 	name := h.name + "-active"
 	existing := &discoveryv1.EndpointSlice{}
@@ -37,7 +36,7 @@ func (h *harness) setActiveEndpoints(c deployv1alpha1.Color, ready map[string]bo
 		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
 			Addresses:  []string{fmt.Sprintf("10.0.1.%d", i)},
 			Conditions: discoveryv1.EndpointConditions{Ready: new(ok)},
-			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Name: fmt.Sprintf("%s-%s-%s", h.name, c, pod)},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Name: fmt.Sprintf("%s-blue-%s", h.name, pod)},
 		})
 	}
 	if err == nil {
@@ -47,13 +46,9 @@ func (h *harness) setActiveEndpoints(c deployv1alpha1.Color, ready map[string]bo
 	}
 }
 
-// servingEndpoints is n ready pods of the first ReplicaSet.
-func servingEndpoints(n int) map[string]bool {
-	out := map[string]bool{}
-	for i := range n {
-		out[fmt.Sprintf("7f9c8-%d", i)] = true
-	}
-	return out
+// twoReadyPods are both pods of the serving colour's ReplicaSet, ready.
+func twoReadyPods() map[string]bool {
+	return map[string]bool{"7f9c8-0": true, "7f9c8-1": true}
 }
 
 // startMigration applies image and completes its backup: its migration Job runs.
@@ -74,7 +69,7 @@ var _ = Describe("The serving colour, watched during a release", func() {
 
 	It("says ServingDegraded at once and stops the release when the serving colour loses its endpoints during the migration", func() {
 		rev1 := h.releaseFirst(h.release(imageV1))
-		h.setActiveEndpoints(deployv1alpha1.Blue, servingEndpoints(2))
+		h.setBlueActiveEndpoints(twoReadyPods())
 		h.settle()
 		Expect(h.condition(deployv1alpha1.ConditionServingDegraded)).To(BeNil(), "a settled release watches nothing")
 
@@ -88,7 +83,7 @@ var _ = Describe("The serving colour, watched during a release", func() {
 
 		By("blue's pods leaving the active Service's endpoints while the migration runs")
 		h.clock.Step(90e9)
-		h.setActiveEndpoints(deployv1alpha1.Blue, map[string]bool{"7f9c8-0": false, "7f9c8-1": false})
+		h.setBlueActiveEndpoints(map[string]bool{"7f9c8-0": false, "7f9c8-1": false})
 		h.settle()
 		c = h.condition(deployv1alpha1.ConditionServingDegraded)
 		Expect(c.Status).To(Equal(metav1.ConditionTrue))
@@ -116,7 +111,7 @@ var _ = Describe("The serving colour, watched during a release", func() {
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
 
 		By("staying stopped when blue recovers, while ServingDegraded says it recovered")
-		h.setActiveEndpoints(deployv1alpha1.Blue, servingEndpoints(2))
+		h.setBlueActiveEndpoints(twoReadyPods())
 		h.settle()
 		Expect(h.condition(deployv1alpha1.ConditionServingDegraded).Reason).To(Equal(deployv1alpha1.ReasonServingHealthy))
 		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonServingDegraded))
@@ -139,10 +134,10 @@ var _ = Describe("The serving colour, watched during a release", func() {
 
 	It("promotes the new colour as soon as it is available under policy Promote, without the promote annotation", func() {
 		r := h.release(imageV1)
-		r.Spec.Strategy.BlueGreen.AutoPromote = ptr.To(false)
+		r.Spec.Strategy.BlueGreen.AutoPromote = new(false)
 		r.Spec.Strategy.BlueGreen.OnServingDegraded = deployv1alpha1.ServingDegradedPromote
 		h.releaseFirst(r)
-		h.setActiveEndpoints(deployv1alpha1.Blue, servingEndpoints(2))
+		h.setBlueActiveEndpoints(twoReadyPods())
 		h.startSecond(imageV2)
 
 		By("waiting for the promote annotation while blue is healthy")
@@ -153,7 +148,7 @@ var _ = Describe("The serving colour, watched during a release", func() {
 		h.events()
 
 		By("flipping at once when blue loses its endpoints, and saying why")
-		h.setActiveEndpoints(deployv1alpha1.Blue, map[string]bool{"7f9c8-0": false, "7f9c8-1": true})
+		h.setBlueActiveEndpoints(map[string]bool{"7f9c8-0": false, "7f9c8-1": true})
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("green"))
 		Expect(h.condition(deployv1alpha1.ConditionDegraded).Status).To(Equal(metav1.ConditionFalse))
@@ -165,7 +160,7 @@ var _ = Describe("The serving colour, watched during a release", func() {
 
 	It("tells under policy Promote that the new colour takes traffic as soon as it is available", func() {
 		r := h.release(imageV1)
-		r.Spec.Strategy.BlueGreen.AutoPromote = ptr.To(false)
+		r.Spec.Strategy.BlueGreen.AutoPromote = new(false)
 		r.Spec.Strategy.BlueGreen.OnServingDegraded = deployv1alpha1.ServingDegradedPromote
 		h.releaseFirst(r)
 		h.startSecond(imageV2)
@@ -181,7 +176,7 @@ var _ = Describe("The serving colour, watched during a release", func() {
 
 	It("never trips on a healthy serving colour, including a rolling restart that keeps its endpoints", func() {
 		h.releaseFirst(h.release(imageV1))
-		h.setActiveEndpoints(deployv1alpha1.Blue, servingEndpoints(2))
+		h.setBlueActiveEndpoints(twoReadyPods())
 		h.startSecond(imageV2)
 
 		By("a restart surging a third pod, then replacing the old ones one by one")
@@ -192,7 +187,7 @@ var _ = Describe("The serving colour, watched during a release", func() {
 			{"7f9c8-1": true, "a1b2c-0": true, "a1b2c-1": true},
 			{"a1b2c-0": true, "a1b2c-1": true},
 		} {
-			h.setActiveEndpoints(deployv1alpha1.Blue, step)
+			h.setBlueActiveEndpoints(step)
 			h.settle()
 			c := h.condition(deployv1alpha1.ConditionServingDegraded)
 			Expect(c.Status).To(Equal(metav1.ConditionFalse), "%v", step)
