@@ -132,6 +132,30 @@ var _ = Describe("The serving colour, watched during a release", func() {
 		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonServingDegraded))
 	})
 
+	It("watches from the start of the new colour's rollout when the release has no migration", func() {
+		r := h.release(imageV1)
+		r.Spec.Database, r.Spec.Backup, r.Spec.Migration = nil, nil, nil
+		h.create(r)
+		h.settle()
+		h.makeColorAvailable(deployv1alpha1.Blue)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
+		h.settle()
+		rev2 := h.get().Status.CurrentRevision
+		c := h.condition(deployv1alpha1.ConditionServingDegraded)
+		Expect(c).NotTo(BeNil())
+		Expect(c.Reason).To(Equal(deployv1alpha1.ReasonServingHealthy))
+		Expect(c.Message).To(ContainSubstring("while softfactory-green takes revision " + rev2))
+
+		h.setReady(deployv1alpha1.Blue, 1)
+		h.settle()
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonServingDegraded))
+		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero(), "the new colour follows rollback.onFailure (ScaleDown)")
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+	})
+
 	It("promotes the new colour as soon as it is available under policy Promote, without the promote annotation", func() {
 		r := h.release(imageV1)
 		r.Spec.Strategy.BlueGreen.AutoPromote = new(false)
