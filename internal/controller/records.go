@@ -129,7 +129,8 @@ func (s *releaseScope) adoptJobs() {
 			step.Attempt = 1
 			rec.Backup = step
 		})
-	adopt(func(rec *deployv1alpha1.RevisionRecord) bool { return rec.Migration != nil }, rel.MigrationJobName(s.revision),
+	// The migration of the current attempt: a retry cleared the record of the one before.
+	adopt(func(rec *deployv1alpha1.RevisionRecord) bool { return rec.Migration != nil }, rel.MigrationAttemptJobName(s.revision, s.attempt()),
 		func(rec *deployv1alpha1.RevisionRecord, step *deployv1alpha1.StepRecord) { rec.Migration = step })
 	// A restore Job found without a record already ran without the operator stopping the
 	// writers first; it is recorded as it stands and never run again.

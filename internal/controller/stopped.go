@@ -63,16 +63,25 @@ func (r *SoftFactoryReleaseReconciler) reconcileSafePoint(_ context.Context, s *
 	if s.failure != nil {
 		return next(), nil
 	}
+	if j := s.supersededMigrationRunning(); j != nil {
+		s.waitingFor = fmt.Sprintf("migration Job %s of the superseded revision %s to finish: a migration is never interrupted",
+			j.Name, j.Labels[deployv1alpha1.LabelRevision])
+		return wait(), nil
+	}
+	return next(), nil
+}
+
+// supersededMigrationRunning is a running migration Job of another revision that may
+// still change the schema, or nil.
+func (s *releaseScope) supersededMigrationRunning() *batchv1.Job {
 	for _, j := range s.jobs {
 		if j.Labels[deployv1alpha1.LabelComponent] != deployv1alpha1.ComponentMigration ||
 			j.Labels[deployv1alpha1.LabelRevision] == s.revision {
 			continue
 		}
 		if jobOutcome(j) == jobRunning && !s.migrationCanNeverRun(j) {
-			s.waitingFor = fmt.Sprintf("migration Job %s of the superseded revision %s to finish: a migration is never interrupted",
-				j.Name, j.Labels[deployv1alpha1.LabelRevision])
-			return wait(), nil
+			return j
 		}
 	}
-	return next(), nil
+	return nil
 }
