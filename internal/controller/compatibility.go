@@ -20,7 +20,8 @@ import (
 // smoke test's): the check only reads through the serving colour's API, so it is not a
 // data step that needs a status record; the Job of the current revision is kept while
 // the revision is live (job_retention.go), a restarted operator finds it by name, and a
-// retry (a new attempt) runs it again under a new name.
+// retry (a new attempt) runs it again under a new name unless an earlier attempt's check
+// passed (it ran on the same migrated database: a completed migration never runs again).
 
 // compatibilityCheckRequired: the spec asks for the check and something serves that it
 // could break. The first release has no serving revision to check.
@@ -29,13 +30,22 @@ func (s *releaseScope) compatibilityCheckRequired() bool {
 	return bg.CompatibilityCheckEnabled() && s.release.Spec.Migration != nil && s.activeColor != "" && !s.settled()
 }
 
-// compatibilityCheckJobName is the check's Job for the current attempt of the revision.
-func (s *releaseScope) compatibilityCheckJobName() string {
-	var retries int
-	if rec := s.release.Status.RevisionRecordOf(s.revision); rec != nil {
-		retries = len(rec.Retries)
+// compatibilityCheckJob is the check's Job that speaks for the current attempt, and the
+// name of the Job to create when there is none: the current attempt's Job, or else an
+// earlier attempt's that passed, or else none yet (as smokeTestJob).
+func (s *releaseScope) compatibilityCheckJob() (*batchv1.Job, string) {
+	rel := s.release
+	attempt := s.attempt()
+	name := rel.CompatibilityCheckJobName(s.revision, attempt)
+	if j := s.jobs[name]; j != nil {
+		return j, name
 	}
-	return s.release.CompatibilityCheckJobName(s.revision, int32(retries)+1)
+	for a := attempt - 1; a >= 1; a-- {
+		if j := s.jobs[rel.CompatibilityCheckJobName(s.revision, a)]; j != nil && jobOutcome(j) == jobSucceeded {
+			return j, j.Name
+		}
+	}
+	return nil, name
 }
 
 // compatibilityCheckOfRecord is the check's fact as its Job tells it, without acting.
@@ -43,7 +53,8 @@ func (s *releaseScope) compatibilityCheckOfRecord() jobFact {
 	if !s.compatibilityCheckRequired() {
 		return jobFact{phase: jobNotRequired}
 	}
-	return jobFactOf(s.jobs[s.compatibilityCheckJobName()])
+	job, _ := s.compatibilityCheckJob()
+	return jobFactOf(job)
 }
 
 // servingImage is the API container's image of the serving colour, as its Deployment
@@ -68,15 +79,15 @@ func (r *SoftFactoryReleaseReconciler) reconcileCompatibilityCheck(ctx context.C
 		return next(), nil
 	}
 	rel := s.release
-	name := s.compatibilityCheckJobName()
+	existing, name := s.compatibilityCheckJob()
 	image := s.servingImage()
-	if image == "" && s.jobs[name] == nil {
+	if image == "" && existing == nil {
 		// No serving Deployment to take the image from: the serving watch says why.
 		s.compatibilityCheck = jobFact{phase: jobPending, name: name}
 		return next(), nil
 	}
 	job, err := r.ensureJob(ctx, s, name, func() *batchv1.Job {
-		return buildCompatibilityCheckJob(rel, s.revision, int32(len(s.currentRecord().Retries))+1, image)
+		return buildCompatibilityCheckJob(rel, s.revision, s.attempt(), image)
 	})
 	if job == nil || err != nil {
 		s.compatibilityCheck = jobFact{phase: jobPending, name: name}

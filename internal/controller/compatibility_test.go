@@ -115,6 +115,45 @@ var _ = Describe("The compatibility check", func() {
 		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero(), "rollback.onFailure ScaleDown")
 	})
 
+	It("runs again as the next attempt's Job when the failed revision is retried, and keeps a check that passed", func() {
+		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
+		rev2 := h.migrateSecond()
+		first := h.get().CompatibilityCheckJobName(rev2, 1)
+		h.finishJob(first, false)
+		h.settle()
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonCompatibilityCheckFailed))
+		h.events()
+
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Annotations = map[string]string{deployv1alpha1.RetryAnnotation: rev2}
+		})
+		h.settle()
+		second := h.get().CompatibilityCheckJobName(rev2, 2)
+		Expect(h.events()).To(ContainElement(ContainSubstring("the compatibility check as Job " + second)))
+		Expect(h.job(second)).NotTo(BeNil())
+		Expect(h.job(second).Spec.Template.Spec.Containers[0].Image).To(Equal(imageV1))
+		h.finishJob(second, true)
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+
+		By("keeping the passed check when a later step fails and the revision is retried again")
+		h.finishJob(h.get().SmokeTestAttemptJobName(rev2, 2), false)
+		h.settle()
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonSmokeTestFailed))
+		h.events()
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Annotations = map[string]string{deployv1alpha1.RetryAnnotation: rev2 + "/2"}
+		})
+		h.settle()
+		Expect(h.events()).To(ContainElement(ContainSubstring("the compatibility check " + second)))
+		Expect(h.job(h.get().CompatibilityCheckJobName(rev2, 3))).To(BeNil())
+		h.makeColorAvailable(deployv1alpha1.Green)
+		h.settle()
+		h.finishJob(h.get().SmokeTestAttemptJobName(rev2, 3), true)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+	})
+
 	It("stops at once when the check's pod can never start", func() {
 		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
 		rev2 := h.migrateSecond()
