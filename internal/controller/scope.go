@@ -47,6 +47,7 @@ type releaseScope struct {
 	backup     jobFact
 	migration  jobFact
 	smokeTest  jobFact
+	contract   contractFact
 	// targetAvailability: how far the target colour (blue or green, whichever takes this
 	// revision) is on its way to serving.
 	targetAvailability availabilityFact
@@ -241,6 +242,7 @@ func (s *releaseScope) observeWithoutActing() {
 		s.smokeTest = jobFact{phase: jobNotRequired}
 	}
 	s.targetAvailability = s.measureTargetAvailability()
+	s.contract = s.observeContract()
 	if s.settled() {
 		s.promotion.phase = promotionDone
 	}

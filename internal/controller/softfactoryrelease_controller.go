@@ -175,11 +175,12 @@ func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused, r.reconcileOwnership, r.reconcileJobRetention}
 	if s.settled() {
 		return append(steps, r.reconcileRestores, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService,
-			r.reconcilePostPromotionAnalysis, r.reconcileScaleDown)
+			r.reconcilePostPromotionAnalysis, r.reconcileScaleDown, r.reconcileContract)
 	}
 	return append(steps,
 		r.reconcileStoppedRelease,
 		r.reconcileRestores,
+		r.reconcileRollbackPastContract,
 		r.reconcileSafePoint,
 		r.reconcileBackup,
 		r.reconcileMigration,
@@ -192,6 +193,7 @@ func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 		r.reconcilePromotion,
 		r.reconcilePostPromotionAnalysis,
 		r.reconcileScaleDown,
+		r.reconcileContract,
 	)
 }
 

@@ -56,21 +56,23 @@ func (s *releaseScope) migrationCanNeverRun(j *batchv1.Job) bool {
 	return issue != nil && issue.permanent
 }
 
-// reconcileSafePoint holds a new revision while a migration of an earlier one is still
-// running: stopping a migration half way could leave the schema in between. Once it
-// finishes (either way) the new revision goes ahead.
+// reconcileSafePoint holds a new revision while a migration or a contract step of an
+// earlier one is still running: stopping either half way could leave the schema in
+// between, and a new revision's backup and migration must not race it. Once it finishes
+// (either way) the new revision goes ahead.
 func (r *SoftFactoryReleaseReconciler) reconcileSafePoint(_ context.Context, s *releaseScope) (stepResult, error) {
 	if s.failure != nil {
 		return next(), nil
 	}
 	for _, j := range s.jobs {
-		if j.Labels[deployv1alpha1.LabelComponent] != deployv1alpha1.ComponentMigration ||
+		component := j.Labels[deployv1alpha1.LabelComponent]
+		if (component != deployv1alpha1.ComponentMigration && component != deployv1alpha1.ComponentContract) ||
 			j.Labels[deployv1alpha1.LabelRevision] == s.revision {
 			continue
 		}
 		if jobOutcome(j) == jobRunning && !s.migrationCanNeverRun(j) {
-			s.waitingFor = fmt.Sprintf("migration Job %s of the superseded revision %s to finish: a migration is never interrupted",
-				j.Name, j.Labels[deployv1alpha1.LabelRevision])
+			s.waitingFor = fmt.Sprintf("%s Job %s of the superseded revision %s to finish: a migration is never interrupted",
+				component, j.Name, j.Labels[deployv1alpha1.LabelRevision])
 			return wait(), nil
 		}
 	}
