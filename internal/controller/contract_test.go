@@ -338,6 +338,12 @@ var _ = Describe("The contract step of an expand/contract migration", func() {
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
 		Expect(h.condition(deployv1alpha1.ConditionContractSucceeded).Reason).To(Equal(deployv1alpha1.ReasonNotRequired))
+		h.clock.Step(31 * time.Second)
+		h.settle()
+		h.stopColor(deployv1alpha1.Green)
+		h.settle()
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseSucceeded), "v1 has no contract step: done once green is down")
+		Expect(h.recordOf(rev2).Contract.State).To(Equal(deployv1alpha1.StepSucceeded), "the contract's record outlives the rollback")
 	})
 
 	It("lets a revision never seen before roll forward after a contract", func() {
