@@ -1,5 +1,21 @@
 //go:build e2e
 
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package e2e
 
 import (
@@ -102,6 +118,6 @@ var _ = Describe("A release with a contract step", Ordered, Serial, func() {
 		Expect(activeColour(ctx, r)).To(Equal("green"), "traffic stays on the contracted revision")
 		Consistently(func() int32 {
 			return ptr.Deref(getDeployment(ctx, namespace, name+"-blue").Spec.Replicas, 1)
-		}).WithContext(ctx).WithTimeout(3 * time.Second).Should(BeZero(), "v1 is not deployed to blue")
+		}).WithContext(ctx).WithTimeout(3*time.Second).Should(BeZero(), "v1 is not deployed to blue")
 	})
 })
