@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Command kubectl-sfrelease is the kubectl plugin for SoftFactory releases. Put it on
-// PATH and run it as `kubectl sfrelease status|promote|abort|history NAME`.
+// PATH and run it as `kubectl sfrelease status|promote|abort|restore|retry|history NAME`.
 package main
 
 import (

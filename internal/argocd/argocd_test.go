@@ -305,7 +305,7 @@ data:
 	b.WriteString("    discovery.lua: |\n")
 	b.WriteString(indent(readScript(t, filepath.Join(releaseDir, "actions", "discovery.lua")), "      "))
 	b.WriteString("    definitions:\n")
-	for _, name := range []string{"promote", "abort", "restore"} {
+	for _, name := range []string{"promote", "abort", "restore", "retry"} {
 		b.WriteString("    - name: " + name + "\n      action.lua: |\n")
 		b.WriteString(indent(readScript(t, filepath.Join(releaseDir, "actions", name, "action.lua")), "        "))
 	}
@@ -331,7 +331,7 @@ func TestDocsCarryTheTestedScripts(t *testing.T) {
 	}
 	g.Expect(yaml.UnmarshalStrict([]byte(cm.Data[actionsKey]), &actions)).To(Succeed())
 	g.Expect(actions.Discovery).To(Equal(readScript(t, filepath.Join(releaseDir, "actions", "discovery.lua"))))
-	g.Expect(actions.Definitions).To(HaveLen(3))
+	g.Expect(actions.Definitions).To(HaveLen(4))
 	for _, d := range actions.Definitions {
 		g.Expect(d.Action).To(Equal(readScript(t, filepath.Join(releaseDir, "actions", d.Name, "action.lua"))), d.Name)
 	}

@@ -91,7 +91,7 @@ func (r *SoftFactoryReleaseReconciler) startBackup(ctx context.Context, s *relea
 // is the one to keep (and to restore from).
 func backupTooOld(s *releaseScope, rec *deployv1alpha1.RevisionRecord) (bool, time.Duration) {
 	rel := s.release
-	if rel.Spec.Migration == nil || s.failure != nil || rec.Migration != nil || s.jobs[rel.MigrationJobName(s.revision)] != nil {
+	if rel.Spec.Migration == nil || s.failure != nil || rec.Migration != nil || s.jobs[rel.MigrationAttemptJobName(s.revision, s.attempt())] != nil {
 		return false, 0
 	}
 	if rec.Backup.State != deployv1alpha1.StepSucceeded || rec.Backup.FinishedAt == nil {

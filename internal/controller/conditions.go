@@ -126,9 +126,6 @@ func degradedCondition(s *releaseScope) metav1.Condition {
 	if s.failure != nil {
 		return cond(deployv1alpha1.ConditionDegraded, true, s.failure.reason, "%s", s.failure.message)
 	}
-	if s.contract.phase == contractFailed {
-		return cond(deployv1alpha1.ConditionDegraded, true, deployv1alpha1.ReasonContractFailed, "%s", s.contract.message)
-	}
 	if s.conflict != nil {
 		return cond(deployv1alpha1.ConditionDegraded, true, deployv1alpha1.ReasonOwnershipConflict, "%s", conflictMessage(s.conflict))
 	}
@@ -146,8 +143,6 @@ func readyCondition(s *releaseScope, stepErr error) metav1.Condition {
 		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonRestoring, "%s", s.failure.message)
 	case s.failure != nil:
 		return cond(deployv1alpha1.ConditionReady, false, s.failure.reason, "%s", s.failure.message)
-	case s.contract.phase == contractFailed:
-		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonContractFailed, "%s", s.contract.message)
 	case s.conflict != nil:
 		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonOwnershipConflict, "%s", conflictMessage(s.conflict))
 	case s.paused:

@@ -42,12 +42,6 @@ type contractFact struct {
 	recheck time.Duration // when to look again at a running Job with no pod yet
 }
 
-// contractAttempt is the attempt the current Jobs of a revision's contract step are
-// named for: one more than the revision's retries.
-func contractAttempt(rec *deployv1alpha1.RevisionRecord) int32 {
-	return int32(len(rec.Retries)) + 1
-}
-
 // contractBackupRequired: the contract step is preceded by a dump wherever the
 // migration is (spec.backup and spec.database).
 func contractBackupRequired(r *deployv1alpha1.SoftFactoryRelease) bool {
@@ -58,12 +52,12 @@ func contractBackupRequired(r *deployv1alpha1.SoftFactoryRelease) bool {
 // it, and reports where it stands. It is the last step of both lists: nothing waits
 // for it, but the release is not Ready until it completed.
 func (r *SoftFactoryReleaseReconciler) reconcileContract(ctx context.Context, s *releaseScope) (stepResult, error) {
-	s.contract = s.observeContract()
+	s.observeContractFailure()
 	if s.contract.phase == contractPending && s.contract.message == "" {
 		if err := r.startContractStep(ctx, s); err != nil {
 			return wait(), err
 		}
-		s.contract = s.observeContract()
+		s.observeContractFailure()
 	}
 	if s.contract.recheck > 0 {
 		return nextAfter(s.contract.recheck), nil
@@ -71,12 +65,27 @@ func (r *SoftFactoryReleaseReconciler) reconcileContract(ctx context.Context, s 
 	return next(), nil
 }
 
+// observeContractFailure finds where the contract step stands and makes a failed one
+// the revision's failure, as a failed expand step is: Degraded and Ready say so, history
+// records it, and the retry annotation can clear it (retry.go). It is found again from
+// the records on every pass, since a settled release does not run reconcileStoppedRelease;
+// a failure it set earlier in the pass goes once a retry has cleared the records.
+func (s *releaseScope) observeContractFailure() {
+	s.contract = s.observeContract()
+	switch {
+	case s.contract.phase == contractFailed && s.failure == nil:
+		s.failure = &failureFact{outcome: deployv1alpha1.OutcomeFailed, reason: deployv1alpha1.ReasonContractFailed, message: s.contract.message}
+	case s.contract.phase != contractFailed && s.failure != nil && s.failure.reason == deployv1alpha1.ReasonContractFailed:
+		s.failure = nil
+	}
+}
+
 // startContractStep creates what comes next for this attempt: the backup, or, once it
 // is verified, the contract Job; each is recorded in the pass that created it, and a
 // recorded step is never created again (records.go).
 func (r *SoftFactoryReleaseReconciler) startContractStep(ctx context.Context, s *releaseScope) error {
 	rel := s.release
-	attempt := contractAttempt(s.currentRecord())
+	attempt := s.attempt()
 	if contractBackupRequired(rel) {
 		name := rel.ContractBackupJobName(s.revision, attempt)
 		b := s.currentRecord().ContractBackup
@@ -122,7 +131,7 @@ func (s *releaseScope) observeContract() contractFact {
 	}
 	hold := s.contractHold(rec)
 	b := rec.ContractBackup
-	if !contractBackupRequired(rel) || b == nil || b.JobName != rel.ContractBackupJobName(s.revision, contractAttempt(rec)) {
+	if !contractBackupRequired(rel) || b == nil || b.JobName != rel.ContractBackupJobName(s.revision, s.attempt()) {
 		return contractFact{phase: contractPending, message: hold}
 	}
 	job := s.jobs[b.JobName]

@@ -268,6 +268,33 @@ var _ = Describe("The contract step of an expand/contract migration", func() {
 		Expect(h.activeSelectorColor()).To(Equal("green"))
 		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(Equal(int32(2)))
 		Expect(h.events()).To(ContainElement(ContainSubstring("ContractFailed")))
+		hist := h.get().Status.History[0]
+		Expect(hist.Revision).To(Equal(rev2))
+		Expect(hist.Outcome).To(Equal(deployv1alpha1.OutcomeFailed))
+		Expect(hist.Reason).To(Equal(deployv1alpha1.ReasonContractFailed))
+		Expect(hist.PromotedAt).NotTo(BeNil(), "it was promoted before its contract failed")
+
+		By("retrying it: the contract runs again as attempt 2, on a fresh backup")
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) {
+			r.Annotations = map[string]string{deployv1alpha1.RetryAnnotation: rev2 + "/2"}
+		})
+		h.settle()
+		rel := h.get()
+		Expect(h.job(rel.ContractJobName(rev2, 2))).To(BeNil(), "the backup first")
+		backup2 := rel.ContractBackupJobName(rev2, 2)
+		Expect(h.job(backup2)).NotTo(BeNil())
+		Expect(contractReason()).To(Equal(deployv1alpha1.ReasonContractBackupRunning))
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Status).To(Equal(metav1.ConditionFalse))
+		h.finishJob(backup2, true)
+		h.settle()
+		contract2 := rel.ContractJobName(rev2, 2)
+		Expect(h.job(contract2)).NotTo(BeNil())
+		h.finishJob(contract2, true)
+		h.settle()
+		Expect(contractReason()).To(Equal(deployv1alpha1.ReasonContractCompleted))
+		Expect(h.get().Status.Phase).To(Equal(deployv1alpha1.PhaseSucceeded))
+		Expect(h.get().Status.History[0].Outcome).To(Equal(deployv1alpha1.OutcomePromoted))
+		Expect(contractJobs()).To(HaveLen(2), "attempts 1 and 2, each once")
 	})
 
 	It("stops at once when the contract's pod can never start", func() {

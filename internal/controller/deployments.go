@@ -59,6 +59,9 @@ func (r *SoftFactoryReleaseReconciler) reconcileTargetDeployment(ctx context.Con
 		// starts a new progress deadline.
 		desired.Annotations[deployv1alpha1.ProgressStartedAnnotation] = s.now.UTC().Format(time.RFC3339)
 		r.event(s, corev1.EventTypeNormal, deployv1alpha1.ReasonDeploying, "Deploy", "Scaling %s back up with revision %s", current.Name, s.revision)
+	} else if retriedSinceProgressStarted(s, current) {
+		// A retry of a colour kept up (onFailure: Keep) counts its deadline afresh too.
+		desired.Annotations[deployv1alpha1.ProgressStartedAnnotation] = s.now.UTC().Format(time.RFC3339)
 	} else {
 		desired.Annotations[deployv1alpha1.ProgressStartedAnnotation] = current.Annotations[deployv1alpha1.ProgressStartedAnnotation]
 	}

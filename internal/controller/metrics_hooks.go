@@ -30,10 +30,10 @@ func recordMetrics(s *releaseScope, before *deployv1alpha1.SoftFactoryRelease) {
 			(old == nil || old.Status != metav1.ConditionTrue || old.Reason != reason)
 	}
 	if became(deployv1alpha1.ConditionBackupSucceeded, deployv1alpha1.ReasonBackupCompleted) {
-		observeJobDuration(s, rel.BackupJobName(s.revision), metrics.StepBackup)
+		observeJobDuration(s, s.backup.name, metrics.StepBackup)
 	}
 	if became(deployv1alpha1.ConditionMigrationSucceeded, deployv1alpha1.ReasonMigrationCompleted) {
-		observeJobDuration(s, rel.MigrationJobName(s.revision), metrics.StepMigration)
+		observeJobDuration(s, s.migration.name, metrics.StepMigration)
 	}
 	if became(deployv1alpha1.ConditionGreenAvailable, deployv1alpha1.ReasonAvailable) && !s.targetAvailability.deadline.IsZero() {
 		started := s.targetAvailability.deadline.Add(-time.Duration(rel.Spec.Strategy.BlueGreen.ProgressDeadlineSeconds) * time.Second)

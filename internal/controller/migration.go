@@ -26,8 +26,13 @@ func (r *SoftFactoryReleaseReconciler) reconcileMigration(ctx context.Context, s
 	}
 	rec := s.currentRecord()
 	if rec.Migration == nil {
-		job, err := r.ensureJob(ctx, s, rel.MigrationJobName(s.revision), func() *batchv1.Job {
-			return buildMigrationJob(rel, s.revision)
+		// After k retries the migration runs as attempt k+1; one that succeeded is never
+		// cleared by a retry, so it never runs twice.
+		name := rel.MigrationAttemptJobName(s.revision, s.attempt())
+		job, err := r.ensureJob(ctx, s, name, func() *batchv1.Job {
+			j := buildMigrationJob(rel, s.revision)
+			j.Name = name
+			return j
 		})
 		if job == nil || err != nil {
 			return wait(), err

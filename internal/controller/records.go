@@ -132,13 +132,11 @@ func (s *releaseScope) adoptJobs() {
 			step.Attempt = 1
 			rec.Backup = step
 		})
-	adopt(func(rec *deployv1alpha1.RevisionRecord) bool { return rec.Migration != nil }, rel.MigrationJobName(s.revision),
+	// The migration of the current attempt: a retry cleared the record of the one before.
+	adopt(func(rec *deployv1alpha1.RevisionRecord) bool { return rec.Migration != nil }, rel.MigrationAttemptJobName(s.revision, s.attempt()),
 		func(rec *deployv1alpha1.RevisionRecord, step *deployv1alpha1.StepRecord) { rec.Migration = step })
 	// The contract step's Jobs under the current attempt's names (contract.go).
-	attempt := int32(1)
-	if existing != nil {
-		attempt = contractAttempt(existing)
-	}
+	attempt := s.attempt()
 	adopt(func(rec *deployv1alpha1.RevisionRecord) bool {
 		return rec.ContractBackup != nil && rec.ContractBackup.JobName == rel.ContractBackupJobName(s.revision, attempt)
 	}, rel.ContractBackupJobName(s.revision, attempt),

@@ -194,6 +194,14 @@ func restoreDescription(s *releaseScope, rec *deployv1alpha1.RevisionRecord) str
 	if rr != nil && rr.ServingColor != "" {
 		serving = rel.DeploymentName(rr.ServingColor)
 	}
+	if rr != nil && rr.Job != nil && rr.Job.File != "" && dump != "" && rr.Job.File != dump {
+		// The restore loaded an earlier attempt's dump back; this attempt (a retry) ran on
+		// a fresh one (its own file: it was taken after that restore), and a revision is
+		// restored at most once.
+		return fmt.Sprintf("Revision %s's restore already ran on an earlier attempt (Job %s loaded %s back), and a revision is restored at most once: "+
+			"%s keeps serving on the database as this attempt's migration left it. To restore this attempt's dump %s, see docs/backups.md.",
+			rec.Revision, rr.Job.JobName, rr.Job.File, servingDescription(s), dump)
+	}
 	if rr == nil {
 		return fmt.Sprintf("%s keeps serving on the database as the migration left it. To restore the dump, see docs/backups.md, "+
 			"or set spec.rollback.restore (Automatic or Manual) for next time.", servingDescription(s))

@@ -237,12 +237,13 @@ func (s *releaseScope) observeWithoutActing() {
 	if rel.Spec.Migration == nil {
 		s.migration = jobFact{phase: jobNotRequired}
 	}
-	s.smokeTest = jobFactOf(s.jobs[rel.SmokeTestJobName(s.revision)])
+	smokeJob, _ := s.smokeTestJob()
+	s.smokeTest = jobFactOf(smokeJob)
 	if rel.Spec.Strategy.BlueGreen.SmokeTest == nil {
 		s.smokeTest = jobFact{phase: jobNotRequired}
 	}
 	s.targetAvailability = s.measureTargetAvailability()
-	s.contract = s.observeContract()
+	s.observeContractFailure()
 	if s.settled() {
 		s.promotion.phase = promotionDone
 	}

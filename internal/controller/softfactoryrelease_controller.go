@@ -69,6 +69,8 @@ type SoftFactoryReleaseReconciler struct {
 	progressReports progressReports
 	// deletedJobs keeps a pass from deleting again a Job the cache still lists.
 	deletedJobs deletedJobs
+	// retryNotices announces a refused retry annotation once, not on every pass.
+	retryNotices retryNotices
 }
 
 // conflictRetryDelay is how soon a pass whose status write lost an optimistic-lock race
@@ -174,10 +176,11 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused, r.reconcileOwnership, r.reconcileJobRetention}
 	if s.settled() {
-		return append(steps, r.reconcileRestores, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService,
+		return append(steps, r.reconcileRetry, r.reconcileRestores, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService,
 			r.reconcilePostPromotionAnalysis, r.reconcileScaleDown, r.reconcileContract)
 	}
 	return append(steps,
+		r.reconcileRetry,
 		r.reconcileStoppedRelease,
 		r.reconcileRestores,
 		r.reconcileRollbackPastContract,

@@ -64,6 +64,17 @@ func (r *SoftFactoryReleaseReconciler) reconcileSafePoint(_ context.Context, s *
 	if s.failure != nil {
 		return next(), nil
 	}
+	if j := s.supersededMigrationRunning(); j != nil {
+		s.waitingFor = fmt.Sprintf("%s Job %s of the superseded revision %s to finish: a migration is never interrupted",
+			j.Labels[deployv1alpha1.LabelComponent], j.Name, j.Labels[deployv1alpha1.LabelRevision])
+		return wait(), nil
+	}
+	return next(), nil
+}
+
+// supersededMigrationRunning is a running migration or contract Job of another revision
+// that may still change the schema, or nil.
+func (s *releaseScope) supersededMigrationRunning() *batchv1.Job {
 	for _, j := range s.jobs {
 		component := j.Labels[deployv1alpha1.LabelComponent]
 		if (component != deployv1alpha1.ComponentMigration && component != deployv1alpha1.ComponentContract) ||
@@ -71,10 +82,8 @@ func (r *SoftFactoryReleaseReconciler) reconcileSafePoint(_ context.Context, s *
 			continue
 		}
 		if jobOutcome(j) == jobRunning && !s.migrationCanNeverRun(j) {
-			s.waitingFor = fmt.Sprintf("%s Job %s of the superseded revision %s to finish: a migration is never interrupted",
-				component, j.Name, j.Labels[deployv1alpha1.LabelRevision])
-			return wait(), nil
+			return j
 		}
 	}
-	return next(), nil
+	return nil
 }

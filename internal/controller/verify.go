@@ -193,11 +193,17 @@ func (r *SoftFactoryReleaseReconciler) reconcileSmokeTest(ctx context.Context, s
 		s.smokeTest = jobFact{phase: jobNotRequired}
 		return next(), nil
 	}
-	job, err := r.ensureJob(ctx, s, rel.SmokeTestJobName(s.revision), func() *batchv1.Job {
-		return buildSmokeTestJob(rel, s.revision)
-	})
-	if err != nil {
-		return wait(), err
+	job, name := s.smokeTestJob()
+	if job == nil {
+		var err error
+		job, err = r.ensureJob(ctx, s, name, func() *batchv1.Job {
+			j := buildSmokeTestJob(rel, s.revision)
+			j.Name = name
+			return j
+		})
+		if err != nil {
+			return wait(), err
+		}
 	}
 	s.smokeTest = jobFactOf(job)
 	switch s.smokeTest.phase {
@@ -225,4 +231,24 @@ func (r *SoftFactoryReleaseReconciler) reconcileSmokeTest(ctx context.Context, s
 		}
 		return wait(), nil
 	}
+}
+
+// smokeTestJob is the smoke-test Job that speaks for the current attempt, and the name
+// of the Job to create when there is none. That is the current attempt's Job when it
+// exists; otherwise the Job of an earlier attempt that succeeded (a retry re-runs only
+// what failed: a smoke test that passed before a later step failed is kept); otherwise
+// none yet, under the current attempt's name.
+func (s *releaseScope) smokeTestJob() (*batchv1.Job, string) {
+	rel := s.release
+	attempt := s.attempt()
+	name := rel.SmokeTestAttemptJobName(s.revision, attempt)
+	if j := s.jobs[name]; j != nil {
+		return j, name
+	}
+	for a := attempt - 1; a >= 1; a-- {
+		if j := s.jobs[rel.SmokeTestAttemptJobName(s.revision, a)]; j != nil && jobOutcome(j) == jobSucceeded {
+			return j, j.Name
+		}
+	}
+	return nil, name
 }

@@ -110,13 +110,14 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &options{configFlags: genericclioptions.NewConfigFlags(true), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "kubectl-sfrelease",
-		Short: "Follow, promote and abort SoftFactory releases",
+		Short: "Follow, promote, abort and retry SoftFactory releases",
 		Long: `Follow, promote and abort SoftFactory releases (SoftFactoryRelease objects).
 
   status NAME     follow a release until it succeeds or fails
   promote NAME    promote a release waiting for a manual promotion
   abort NAME      abort a release in flight; traffic stays where it is
   restore NAME    approve the restore of a failed migration's dump (restore: Manual)
+  retry NAME      retry a failed release without changing its spec
   history NAME    list the release's past releases`,
 		Annotations: map[string]string{
 			// kubectl runs the binary as kubectl-sfrelease; users type "kubectl sfrelease".
@@ -134,6 +135,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		newPromoteCommand(o),
 		newAbortCommand(o),
 		newRestoreCommand(o),
+		newRetryCommand(o),
 		newHistoryCommand(o),
 	)
 	return cmd
