@@ -74,7 +74,9 @@ func (r *SoftFactoryReleaseReconciler) analyzer() Analyzer {
 // too).
 func (r *SoftFactoryReleaseReconciler) reconcilePrePromotionAnalysis(ctx context.Context, s *releaseScope) (stepResult, error) {
 	spec := s.release.Spec.Strategy.BlueGreen.PrePromotionAnalysis
-	if spec == nil || s.activeColor == "" {
+	// Under onServingDegraded: Promote with the serving colour degraded, the analysis
+	// would only keep traffic longer on the colour that is already failing.
+	if spec == nil || s.activeColor == "" || s.promoteForDegradedServing {
 		return next(), nil
 	}
 	a := analysisFor(s, deployv1alpha1.AnalysisPrePromotion)

@@ -92,6 +92,10 @@ func promotedCondition(s *releaseScope) metav1.Condition {
 		return cond(deployv1alpha1.ConditionPromoted, false, deployv1alpha1.ReasonAnalysisRunning, "Pre-promotion analysis of %s: %s", s.release.DeploymentName(s.target), analysisMessage(s))
 	case s.smokeTest.phase == jobRunning:
 		return cond(deployv1alpha1.ConditionPromoted, false, deployv1alpha1.ReasonSmokeTestRunning, "Smoke test Job %s is running against %s", s.smokeTest.name, previewURL(s.release))
+	case s.compatibilityCheck.phase == jobRunning && s.failure == nil:
+		return cond(deployv1alpha1.ConditionPromoted, false, deployv1alpha1.ReasonCompatibilityCheckRunning,
+			"Compatibility check Job %s runs the smoke test of the serving revision %s against %s (the migrated database); the flip waits for it%s",
+			s.compatibilityCheck.name, deploymentRevision(s.deployments[s.activeColor]), activeURL(s.release), waitingOn(s.compatibilityCheck.issue))
 	default:
 		return cond(deployv1alpha1.ConditionPromoted, false, deployv1alpha1.ReasonPending, "Traffic goes to %s until revision %s passes its gates", servingDescription(s), s.revision)
 	}

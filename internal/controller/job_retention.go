@@ -74,11 +74,12 @@ func liveRevisions(s *releaseScope) map[string]bool {
 // retainedComponent are the Jobs the operator creates per revision; the scheduled
 // backups' Jobs belong to their CronJob, which bounds them itself.
 var retainedComponent = map[string]bool{
-	deployv1alpha1.ComponentBackup:    true,
-	deployv1alpha1.ComponentMigration: true,
-	deployv1alpha1.ComponentRestore:   true,
-	deployv1alpha1.ComponentSmokeTest: true,
-	deployv1alpha1.ComponentContract:  true,
+	deployv1alpha1.ComponentBackup:             true,
+	deployv1alpha1.ComponentMigration:          true,
+	deployv1alpha1.ComponentRestore:            true,
+	deployv1alpha1.ComponentSmokeTest:          true,
+	deployv1alpha1.ComponentCompatibilityCheck: true,
+	deployv1alpha1.ComponentContract:           true,
 	// The pre-contract dump's Job; the dump itself stays on the volume.
 	deployv1alpha1.ComponentContractBackup: true,
 }

@@ -235,12 +235,20 @@ func buildSmokeTestJob(r *deployv1alpha1.SoftFactoryRelease, revision string) *b
 	if image == "" {
 		image = r.Spec.Image
 	}
+	pod := smokeTestPodSpec(r, image, []corev1.EnvVar{{Name: "PREVIEW_URL", Value: previewURL(r)}})
+	return buildJob(r, r.SmokeTestJobName(revision), deployv1alpha1.ComponentSmokeTest, revision, ptr.To[int32](0), s.ActiveDeadlineSeconds, pod)
+}
+
+// smokeTestPodSpec is the pod of the user's smoke test (spec.strategy.blueGreen.smokeTest:
+// command, args, env after urls) in image, with the app's security and scheduling.
+func smokeTestPodSpec(r *deployv1alpha1.SoftFactoryRelease, image string, urls []corev1.EnvVar) corev1.PodSpec {
+	s := r.Spec.Strategy.BlueGreen.SmokeTest
 	container := corev1.Container{
 		Name:    "smoke-test",
 		Image:   image,
 		Command: s.Command,
 		Args:    s.Args,
-		Env:     append([]corev1.EnvVar{{Name: "PREVIEW_URL", Value: previewURL(r)}}, s.Env...),
+		Env:     append(urls, s.Env...),
 	}
 	pod := corev1.PodSpec{
 		Containers: []corev1.Container{container},
@@ -248,7 +256,7 @@ func buildSmokeTestJob(r *deployv1alpha1.SoftFactoryRelease, revision string) *b
 		SecurityContext: restrictedPodSecurityContext(appRunAs(r)),
 	}
 	applySchedulingOverrides(r, &pod)
-	return buildJob(r, r.SmokeTestJobName(revision), deployv1alpha1.ComponentSmokeTest, revision, ptr.To[int32](0), s.ActiveDeadlineSeconds, pod)
+	return pod
 }
 
 // buildScheduledBackupCronJob takes backups on spec.backup.schedule, outside releases,

@@ -19,6 +19,7 @@ func recordMetrics(s *releaseScope, before *deployv1alpha1.SoftFactoryRelease) {
 	ns, name := rel.Namespace, rel.Name
 	metrics.RecordPhase(ns, name, rel.Status.Phase)
 	metrics.SetActiveColor(ns, name, s.activeColor)
+	metrics.SetServingDegraded(ns, name, s.serving.watched && s.serving.degraded)
 	if b := rel.Status.LastBackup; b != nil && b.CompletedAt != nil {
 		metrics.SetLastBackup(ns, name, b.CompletedAt.Time)
 	}

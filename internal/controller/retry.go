@@ -241,6 +241,13 @@ func planRetry(s *releaseScope, rec *deployv1alpha1.RevisionRecord, attempt int3
 				p.rerun = append(p.rerun, "the smoke test as Job "+rel.SmokeTestAttemptJobName(s.revision, attempt))
 			}
 		}
+		if s.compatibilityCheckRequired() {
+			if job, _ := s.compatibilityCheckJob(); job != nil && jobOutcome(job) == jobSucceeded {
+				p.kept = append(p.kept, "the compatibility check "+job.Name)
+			} else {
+				p.rerun = append(p.rerun, "the compatibility check as Job "+rel.CompatibilityCheckJobName(s.revision, attempt))
+			}
+		}
 	}
 	return p
 }

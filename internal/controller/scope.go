@@ -32,6 +32,7 @@ type releaseScope struct {
 	jobs           map[string]*batchv1.Job
 	pods           []corev1.Pod // the colours' API pods and the Jobs' pods (pods.go)
 	previewSlices  []discoveryv1.EndpointSlice
+	activeSlices   []discoveryv1.EndpointSlice // the serving colour's endpoints (serving_watch.go)
 	// foreign are objects in the cache holding a name of this release that it does not
 	// control; they are never written (reconcileOwnership).
 	foreign []client.Object
@@ -48,6 +49,13 @@ type releaseScope struct {
 	migration  jobFact
 	smokeTest  jobFact
 	contract   contractFact
+	// compatibilityCheck: the serving revision's smoke test against the migrated
+	// database (compatibility.go).
+	compatibilityCheck jobFact
+	// serving: the serving colour, watched from the migration's start to the flip
+	// (serving_watch.go); promoteForDegradedServing is policy Promote acting on it.
+	serving                   servingFact
+	promoteForDegradedServing bool
 	// targetAvailability: how far the target colour (blue or green, whichever takes this
 	// revision) is on its way to serving.
 	targetAvailability availabilityFact
@@ -136,7 +144,7 @@ type failureFact struct {
 }
 
 // observe reads the world of one release: its Deployments and their ReplicaSets, Services,
-// Jobs, pods and the preview Service's EndpointSlices. All reads go to the label-restricted cache.
+// Jobs, pods and both Services' EndpointSlices. All reads go to the label-restricted cache.
 func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *deployv1alpha1.SoftFactoryRelease) (*releaseScope, error) {
 	s := &releaseScope{
 		release:     release,
@@ -208,6 +216,13 @@ func (r *SoftFactoryReleaseReconciler) observe(ctx context.Context, release *dep
 		return nil, err
 	}
 	s.previewSlices = slices.Items
+	// The active Service's slices carry its labels too (managed-by among them), so the
+	// cache holds them: the serving colour's ready endpoints are read from them.
+	activeSlices := &discoveryv1.EndpointSliceList{}
+	if err := r.List(ctx, activeSlices, client.InNamespace(ns), cacheshape.SlicesOfService(release.ActiveServiceName())); err != nil {
+		return nil, err
+	}
+	s.activeSlices = activeSlices.Items
 
 	if s.activeService != nil {
 		s.activeColor = deployv1alpha1.Color(s.activeService.Spec.Selector[deployv1alpha1.LabelColor])
@@ -242,8 +257,10 @@ func (s *releaseScope) observeWithoutActing() {
 	if rel.Spec.Strategy.BlueGreen.SmokeTest == nil {
 		s.smokeTest = jobFact{phase: jobNotRequired}
 	}
+	s.compatibilityCheck = s.compatibilityCheckOfRecord()
 	s.targetAvailability = s.measureTargetAvailability()
 	s.observeContractFailure()
+	s.serving = s.observeServingColour()
 	if s.settled() {
 		s.promotion.phase = promotionDone
 	}

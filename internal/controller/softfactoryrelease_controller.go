@@ -182,17 +182,22 @@ func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 	return append(steps,
 		r.reconcileRetry,
 		r.reconcileStoppedRelease,
+		// Before any step that may hold the pass (a running migration does), so the
+		// serving colour is judged on every pass of the watch window.
+		r.reconcileServingColour,
 		r.reconcileRestores,
 		r.reconcileRollbackPastContract,
 		r.reconcileSafePoint,
 		r.reconcileBackup,
 		r.reconcileMigration,
+		r.reconcileCompatibilityCheck,
 		r.reconcileTargetDeployment,
 		r.reconcilePreviewService,
 		r.reconcileActiveService,
 		r.reconcileTargetAvailability,
 		r.reconcileSmokeTest,
 		r.reconcilePrePromotionAnalysis,
+		r.reconcileCompatibilityGate,
 		r.reconcilePromotion,
 		r.reconcilePostPromotionAnalysis,
 		r.reconcileScaleDown,
@@ -248,9 +253,11 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxCon
 		Watches(&deployv1alpha1.SoftFactoryRelease{}, queuepriority.CreatesAndUpdates(&handler.EnqueueRequestForObject{}, changePriority),
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// A colour's Deployment becoming available and the preview Service's endpoints
-		// becoming ready open the promotion gate: those passes jump the queue.
+		// becoming ready open the promotion gate, and the serving colour losing ready pods
+		// may stop the release or promote the new one (serving_watch.go): those passes
+		// jump the queue.
 		Watches(&appsv1.Deployment{}, queuepriority.UpdatesWhere(handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
-			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()), gatePriority, deploymentBecameSaturated)).
+			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()), gatePriority, deploymentReadinessMoved)).
 		// Its ReplicaSet becoming available opens the gate a moment before the Deployment
 		// says so; every other ReplicaSet change reaches the release through its
 		// Deployment, so only that one is watched for.
@@ -270,9 +277,9 @@ func (r *SoftFactoryReleaseReconciler) SetupWithManager(mgr ctrl.Manager, maxCon
 			builder.WithPredicates(podEvents)).
 		Owns(&batchv1.CronJob{}).
 		Owns(&corev1.Service{}).
-		// EndpointSlices belong to the preview Service, not to the release; they carry
-		// the Service's labels, among them the release's instance label.
-		Watches(&discoveryv1.EndpointSlice{}, queuepriority.UpdatesWhere(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), gatePriority, sliceGainedReadyEndpoints)).
+		// EndpointSlices belong to the preview and active Services, not to the release;
+		// they carry the Service's labels, among them the release's instance label.
+		Watches(&discoveryv1.EndpointSlice{}, queuepriority.UpdatesWhere(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), gatePriority, sliceReadyEndpointsMoved)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(maxConcurrentReconciles, 1)}).
 		Named("softfactoryrelease")
 	c, err := b.Build(r)

@@ -47,6 +47,14 @@ func updateStatus(s *releaseScope, stepErr error) {
 	if m := monitoringCondition(s); m != nil {
 		setOptionalCondition(s, *m)
 	}
+	if c := servingDegradedCondition(s); c != nil {
+		// Its transition time is when the serving colour was first seen degraded (the
+		// message's "since"), on the release's clock.
+		c.ObservedGeneration, c.LastTransitionTime = rel.Generation, metav1.NewTime(s.now)
+		meta.SetStatusCondition(&st.Conditions, *c)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, deployv1alpha1.ConditionServingDegraded)
+	}
 	if b := scheduledBackupCondition(s); b != nil {
 		setOptionalCondition(s, *b)
 	} else {
@@ -166,7 +174,7 @@ func (r *SoftFactoryReleaseReconciler) recordTransitions(before, after *deployv1
 			continue
 		}
 		eventType := corev1.EventTypeNormal
-		if (c.Type == deployv1alpha1.ConditionDegraded && c.Status == metav1.ConditionTrue) || failureReasons[c.Reason] {
+		if ((c.Type == deployv1alpha1.ConditionDegraded || c.Type == deployv1alpha1.ConditionServingDegraded) && c.Status == metav1.ConditionTrue) || failureReasons[c.Reason] {
 			eventType = corev1.EventTypeWarning
 		}
 		r.Recorder.Eventf(after, nil, eventType, c.Reason, c.Type, "%s: %s", c.Type, c.Message)
@@ -185,8 +193,8 @@ func newsworthy(c metav1.Condition, old *metav1.Condition) bool {
 	case deployv1alpha1.ConditionBackupSucceeded, deployv1alpha1.ConditionMigrationSucceeded:
 		// JobCreated tells the start; the outcome is news.
 		return c.Status == metav1.ConditionTrue || failureReasons[c.Reason]
-	case deployv1alpha1.ConditionDegraded:
-		// "Not degraded" on the first pass is not news.
+	case deployv1alpha1.ConditionDegraded, deployv1alpha1.ConditionServingDegraded:
+		// "Not degraded" on the first pass is not news; degrading, and recovering, are.
 		return c.Status == metav1.ConditionTrue || old != nil
 	default:
 		return true
@@ -200,6 +208,7 @@ var failureReasons = map[string]bool{
 	deployv1alpha1.ReasonMigrationNeverRan: true, deployv1alpha1.ReasonMigrationLost: true,
 	deployv1alpha1.ReasonContractFailed: true, deployv1alpha1.ReasonSchemaContracted: true,
 	deployv1alpha1.ReasonOwnershipConflict: true, deployv1alpha1.ReasonMonitoringFailed: true, deployv1alpha1.ReasonScheduledBackupFailed: true,
+	deployv1alpha1.ReasonServingDegraded: true, deployv1alpha1.ReasonCompatibilityCheckFailed: true,
 }
 
 // event records an action the operator took on the release.

@@ -152,10 +152,15 @@ func replicaSetSaturated(rs *appsv1.ReplicaSet) bool {
 // colour c. A slice can briefly list pods of the colour the preview selected before,
 // so the pod name is checked too.
 func (s *releaseScope) readyEndpoints(c deployv1alpha1.Color) int32 {
-	prefix := s.release.DeploymentName(c) + "-"
+	return readyEndpointsOf(s.release, s.previewSlices, c)
+}
+
+// readyEndpointsOf counts the ready endpoints of colour c's pods in a Service's slices.
+func readyEndpointsOf(rel *deployv1alpha1.SoftFactoryRelease, slices []discoveryv1.EndpointSlice, c deployv1alpha1.Color) int32 {
+	prefix := rel.DeploymentName(c) + "-"
 	var n int32
 	seen := map[string]bool{}
-	for _, slice := range s.previewSlices {
+	for _, slice := range slices {
 		for _, ep := range slice.Endpoints {
 			if ep.TargetRef == nil || !strings.HasPrefix(ep.TargetRef.Name, prefix) || seen[ep.TargetRef.Name] {
 				continue

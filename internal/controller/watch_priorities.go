@@ -39,11 +39,25 @@ func replicaSetBecameSaturated(old, new client.Object) bool {
 	return okOld && okNew && replicaSetSaturated(n) && !replicaSetSaturated(o)
 }
 
-// sliceGainedReadyEndpoints: an EndpointSlice lists more ready endpoints than before.
-func sliceGainedReadyEndpoints(old, new client.Object) bool {
+// deploymentReadinessMoved: a Deployment became fully available (the promotion gate may
+// open) or lost a ready pod (a serving colour may have degraded).
+func deploymentReadinessMoved(old, new client.Object) bool {
+	return deploymentBecameSaturated(old, new) || deploymentLostReadyPods(old, new)
+}
+
+// deploymentLostReadyPods: a Deployment has fewer ready pods than before.
+func deploymentLostReadyPods(old, new client.Object) bool {
+	o, okOld := old.(*appsv1.Deployment)
+	n, okNew := new.(*appsv1.Deployment)
+	return okOld && okNew && n.Status.ReadyReplicas < o.Status.ReadyReplicas
+}
+
+// sliceReadyEndpointsMoved: an EndpointSlice gained ready endpoints (the promotion gate
+// may open) or lost some (a serving colour may have degraded).
+func sliceReadyEndpointsMoved(old, new client.Object) bool {
 	o, okOld := old.(*discoveryv1.EndpointSlice)
 	n, okNew := new.(*discoveryv1.EndpointSlice)
-	return okOld && okNew && readyEndpointCount(n) > readyEndpointCount(o)
+	return okOld && okNew && readyEndpointCount(n) != readyEndpointCount(o)
 }
 
 func readyEndpointCount(s *discoveryv1.EndpointSlice) int {

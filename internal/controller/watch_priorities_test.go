@@ -53,7 +53,7 @@ var _ = Describe("Work-queue priority", func() {
 
 	It("puts the pass of a release whose new colour just became available before the rest", func() {
 		h := queuepriority.UpdatesWhere(handler.EnqueueRequestForOwner(k8sClient.Scheme(), k8sClient.RESTMapper(),
-			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()), gatePriority, deploymentBecameSaturated)
+			&deployv1alpha1.SoftFactoryRelease{}, handler.OnlyControllerOwner()), gatePriority, deploymentReadinessMoved)
 
 		item, priority := queued(h, deployment("1", 1), deployment("2", 2))
 		Expect(item).To(Equal(shop))
@@ -63,9 +63,14 @@ var _ = Describe("Work-queue priority", func() {
 		Expect(priority).To(BeZero(), "one pod of two ready opens no gate")
 		_, priority = queued(h, deployment("2", 2), deployment("3", 2))
 		Expect(priority).To(BeZero(), "already available before this event")
+
+		By("and a colour that lost a ready pod: a serving colour degrading stops or promotes the release")
+		item, priority = queued(h, deployment("3", 2), deployment("4", 1))
+		Expect(item).To(Equal(shop))
+		Expect(priority).To(Equal(gatePriority))
 	})
 
-	It("does the same for a preview EndpointSlice that gained ready endpoints", func() {
+	It("does the same for an EndpointSlice that gained or lost ready endpoints", func() {
 		slice := func(rv string, ready ...bool) *discoveryv1.EndpointSlice {
 			s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "shop-preview-x1", Namespace: "prod", ResourceVersion: rv,
 				Labels: map[string]string{deployv1alpha1.LabelManagedBy: deployv1alpha1.ManagedBy, deployv1alpha1.LabelInstance: "shop"}}}
@@ -74,13 +79,15 @@ var _ = Describe("Work-queue priority", func() {
 			}
 			return s
 		}
-		h := queuepriority.UpdatesWhere(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), gatePriority, sliceGainedReadyEndpoints)
+		h := queuepriority.UpdatesWhere(handler.EnqueueRequestsFromMapFunc(releaseOfLabelledObject), gatePriority, sliceReadyEndpointsMoved)
 
 		item, priority := queued(h, slice("1", true, false), slice("2", true, true))
 		Expect(item).To(Equal(shop))
 		Expect(priority).To(Equal(gatePriority))
 		_, priority = queued(h, slice("1", true, true), slice("2", true, false))
-		Expect(priority).To(BeZero())
+		Expect(priority).To(Equal(gatePriority), "the active Service's slice losing a ready endpoint: the serving colour degrading")
+		_, priority = queued(h, slice("1", true, true), slice("2", true, true))
+		Expect(priority).To(BeZero(), "no change in readiness")
 	})
 
 	It("puts a user's change to a release before passes that only follow children, and after flips", func() {

@@ -43,6 +43,7 @@ const (
 	GreenReadyToFlipName    = "softfactory_release_green_ready_to_flip_seconds"
 	LastBackupTimestampName = "softfactory_release_last_backup_timestamp_seconds"
 	OutcomesName            = "softfactory_release_outcomes_total"
+	ServingDegradedName     = "softfactory_release_serving_degraded"
 	LabelReleaseNamespace   = "release_namespace"
 	LabelRelease            = "release"
 	LabelPhase              = "phase"
@@ -120,6 +121,11 @@ var (
 		Help: "Completion time of the release's last successful, verified backup, in seconds since the Unix epoch.",
 	}, []string{LabelReleaseNamespace, LabelRelease})
 
+	servingDegraded = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: ServingDegradedName,
+		Help: "1 while the serving colour of a release in flight has fewer ready pods or endpoints than it wants (ServingDegraded), 0 otherwise.",
+	}, []string{LabelReleaseNamespace, LabelRelease})
+
 	outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: OutcomesName,
 		Help: "Releases that ended, by outcome (Promoted, Failed, Aborted, RolledBack, Superseded) and machine-readable reason.",
@@ -129,7 +135,7 @@ var (
 // init registers with controller-runtime's registry, the one the manager serves on
 // /metrics, beside its own controller and workqueue metrics.
 func init() {
-	ctrlmetrics.Registry.MustRegister(phase, activeColor, stepDuration, greenReadyToFlip, lastBackup, outcomes)
+	ctrlmetrics.Registry.MustRegister(phase, activeColor, stepDuration, greenReadyToFlip, lastBackup, outcomes, servingDegraded)
 }
 
 // RecordPhase sets the release's phase: one series, phase=<current> with value 1; the
@@ -158,6 +164,17 @@ func SetActiveColor(namespace, name string, c deployv1alpha1.Color) {
 		}
 		activeColor.WithLabelValues(namespace, name, string(candidate)).Set(value)
 	}
+}
+
+// SetServingDegraded says whether the serving colour is degraded now. Call it on every
+// pass (false when it is not watched), so the SoftFactoryServingDegraded alert clears as
+// soon as the serving colour recovers or the release is settled.
+func SetServingDegraded(namespace, name string, degraded bool) {
+	value := 0.0
+	if degraded {
+		value = 1
+	}
+	servingDegraded.WithLabelValues(namespace, name).Set(value)
 }
 
 // ObserveStep records how long a completed step of a release in namespace took. Call it
@@ -203,4 +220,5 @@ func Forget(namespace, name string) {
 	activeColor.DeletePartialMatch(match)
 	lastBackup.DeletePartialMatch(match)
 	outcomes.DeletePartialMatch(match)
+	servingDegraded.DeletePartialMatch(match)
 }

@@ -171,6 +171,14 @@ var _ = Describe("Operator metrics", func() {
 		Expect(promoted[0].GetCounter().GetValue()).To(Equal(1.0))
 	})
 
+	It("reports whether the serving colour is degraded, 1 or 0", func() {
+		forgetAfter("serving")
+		SetServingDegraded(ns, "serving", true)
+		Expect(gauge(ServingDegradedName, release(ns, "serving"))).To(Equal(1.0))
+		SetServingDegraded(ns, "serving", false)
+		Expect(gauge(ServingDegradedName, release(ns, "serving"))).To(Equal(0.0))
+	})
+
 	It("forgets every series of a deleted release and only that release", func() {
 		forgetAfter("kept")
 		for _, name := range []string{"deleted", "kept"} {
@@ -180,6 +188,7 @@ var _ = Describe("Operator metrics", func() {
 			ObserveGreenReadyToFlip(ns, time.Minute)
 			SetLastBackup(ns, name, time.Now())
 			RecordOutcome(ns, name, deployv1alpha1.OutcomePromoted, "Promoted")
+			SetServingDegraded(ns, name, false)
 		}
 		// A release of the same name in another namespace is another release.
 		RecordPhase("other", "deleted", deployv1alpha1.PhaseSucceeded)
@@ -187,7 +196,7 @@ var _ = Describe("Operator metrics", func() {
 
 		Forget(ns, "deleted")
 
-		all := []string{PhaseName, ActiveColorName, LastBackupTimestampName, OutcomesName}
+		all := []string{PhaseName, ActiveColorName, LastBackupTimestampName, OutcomesName, ServingDegradedName}
 		for _, name := range all {
 			Expect(series(name, release(ns, "deleted"))).To(BeEmpty(), name)
 			Expect(series(name, release(ns, "kept"))).NotTo(BeEmpty(), name)
@@ -208,6 +217,7 @@ var _ = Describe("Operator metrics", func() {
 		ObserveGreenReadyToFlip(ns, time.Second)
 		SetLastBackup(ns, "lint", time.Now())
 		RecordOutcome(ns, "lint", deployv1alpha1.OutcomePromoted, "Promoted")
+		SetServingDegraded(ns, "lint", true)
 
 		// Only this package's families: controller-runtime's own are not ours to lint.
 		families, err := ctrlmetrics.Registry.Gather()
@@ -221,7 +231,7 @@ var _ = Describe("Operator metrics", func() {
 				ours++
 			}
 		}
-		Expect(ours).To(Equal(6))
+		Expect(ours).To(Equal(7))
 
 		cmd := exec.Command(promtool, "check", "metrics")
 		cmd.Stdin = &exposition

@@ -49,7 +49,7 @@ import (
 	"github.com/softfactory/release-operator/internal/metrics"
 )
 
-// Alert names: the runbook's five, then the two the operator adds.
+// Alert names: the runbook's five, then the three the operator adds.
 const (
 	AlertAPIDown         = "APIDown"
 	AlertHighErrorRate   = "HighErrorRate"
@@ -58,6 +58,9 @@ const (
 	AlertSlowQueries     = "SlowQueries"
 	AlertBackupTooOld    = "BackupTooOld"
 	AlertReleaseFailed   = "ReleaseFailed"
+	// AlertServingDegraded fires while the serving colour of a release in flight has lost
+	// ready pods or endpoints (the release's ServingDegraded condition).
+	AlertServingDegraded = "SoftFactoryServingDegraded"
 )
 
 // Severities, the value of each alert's severity label.
@@ -148,7 +151,7 @@ func RuleGroups(r *deployv1alpha1.SoftFactoryRelease) []monitoringv1.RuleGroup {
 	if r.Spec.Backup != nil {
 		rules = append(rules, b.backupTooOld(t.BackupMaxAgeHours))
 	}
-	rules = append(rules, b.releaseFailed())
+	rules = append(rules, b.releaseFailed(), b.servingDegraded())
 
 	interval := monitoringv1.Duration(evaluationInterval)
 	return []monitoringv1.RuleGroup{{
@@ -315,6 +318,22 @@ func (b ruleBuilder) releaseFailed() monitoringv1.Rule {
 		"Release Failed",
 		fmt.Sprintf("A release of %s/%s ended {{ $labels.outcome }} ({{ $labels.reason }}) within the last %s; the previous colour keeps serving. See kubectl describe sfrelease %s -n %s.",
 			b.namespace, b.release, releaseFailedWindow, b.release, b.namespace))
+	rule.Labels["namespace"] = b.namespace
+	return rule
+}
+
+// servingDegraded fires while the operator's serving-degraded gauge is 1: the colour
+// still taking all the traffic lost ready pods or endpoints while a new revision was on
+// its way (often a migration it cannot live with). No for: the operator has judged it
+// already, and under onServingDegraded: Stop the release has stopped on it. max by drops
+// the operator pod's own labels.
+func (b ruleBuilder) servingDegraded() monitoringv1.Rule {
+	expr := fmt.Sprintf(`max by (%s, %s) (%s{%s}) == 1`,
+		metrics.LabelReleaseNamespace, metrics.LabelRelease, metrics.ServingDegradedName, b.operatorSelector())
+	rule := b.rule(AlertServingDegraded, expr, "", SeverityCritical,
+		"Serving Colour Degraded During A Release",
+		fmt.Sprintf("The colour serving %s/%s lost ready pods or endpoints while a new revision was on its way (a migration it cannot live with?). "+
+			"See the ServingDegraded condition: kubectl describe sfrelease %s -n %s.", b.namespace, b.release, b.release, b.namespace))
 	rule.Labels["namespace"] = b.namespace
 	return rule
 }

@@ -113,14 +113,14 @@ var _ = Describe("PrometheusRule builder", func() {
 		func(mutate func(*deployv1alpha1.SoftFactoryRelease), want []string) {
 			Expect(alertNames(PrometheusRule(newRelease(mutate)))).To(Equal(want))
 		},
-		Entry("database and backup: all seven", func(*deployv1alpha1.SoftFactoryRelease) {},
-			[]string{AlertAPIDown, AlertHighErrorRate, AlertHighMemoryUsage, AlertDatabaseDown, AlertSlowQueries, AlertBackupTooOld, AlertReleaseFailed}),
+		Entry("database and backup: all eight", func(*deployv1alpha1.SoftFactoryRelease) {},
+			[]string{AlertAPIDown, AlertHighErrorRate, AlertHighMemoryUsage, AlertDatabaseDown, AlertSlowQueries, AlertBackupTooOld, AlertReleaseFailed, AlertServingDegraded}),
 		Entry("no backup: no BackupTooOld, whose gauge would never exist",
 			func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Backup = nil },
-			[]string{AlertAPIDown, AlertHighErrorRate, AlertHighMemoryUsage, AlertDatabaseDown, AlertSlowQueries, AlertReleaseFailed}),
+			[]string{AlertAPIDown, AlertHighErrorRate, AlertHighMemoryUsage, AlertDatabaseDown, AlertSlowQueries, AlertReleaseFailed, AlertServingDegraded}),
 		Entry("no database: no database alerts",
 			func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Database, r.Spec.Backup = nil, nil },
-			[]string{AlertAPIDown, AlertHighErrorRate, AlertHighMemoryUsage, AlertReleaseFailed}),
+			[]string{AlertAPIDown, AlertHighErrorRate, AlertHighMemoryUsage, AlertReleaseFailed, AlertServingDegraded}),
 	)
 
 	DescribeTable("takes thresholds and durations from the spec, with the runbook's as defaults",
@@ -154,7 +154,7 @@ var _ = Describe("PrometheusRule builder", func() {
 		for _, alert := range []string{AlertDatabaseDown, AlertSlowQueries} {
 			Expect(findRule(rule, alert).Expr.StrVal).To(ContainSubstring(`namespace="prod"`), alert)
 		}
-		for _, alert := range []string{AlertBackupTooOld, AlertReleaseFailed} {
+		for _, alert := range []string{AlertBackupTooOld, AlertReleaseFailed, AlertServingDegraded} {
 			Expect(findRule(rule, alert).Expr.StrVal).To(
 				ContainSubstring(`release_namespace="prod", release="shop"`), alert)
 		}

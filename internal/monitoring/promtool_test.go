@@ -135,6 +135,10 @@ func lastBackup(values string) inputSeries {
 	return series(metrics.LastBackupTimestampName+`{namespace="operators", pod="operator-1", release_namespace="prod", release="shop"}`, values)
 }
 
+func servingDegraded(values string) inputSeries {
+	return series(metrics.ServingDegradedName+`{namespace="operators", pod="operator-1", release_namespace="prod", release="shop"}`, values)
+}
+
 func flatten(groups ...[]inputSeries) []inputSeries {
 	var out []inputSeries
 	for _, g := range groups {
@@ -157,7 +161,7 @@ var _ = Describe("The generated rules, checked by promtool", func() {
 		} {
 			out, err := runPromtool("check", "rules", writeRules(GinkgoT().TempDir(), r))
 			Expect(err).NotTo(HaveOccurred(), "promtool check rules:\n%s", out)
-			Expect(out).To(ContainSubstring("SUCCESS: 7 rules found"))
+			Expect(out).To(ContainSubstring("SUCCESS: 8 rules found"))
 		}
 	})
 
@@ -378,6 +382,31 @@ var _ = Describe("The generated rules, checked by promtool", func() {
 				outcome("Superseded", "NewSpec", "_x10 1x20"),
 			},
 			AlertRuleTests: []alertRuleTest{silent(AlertReleaseFailed, "15m"), silent(AlertReleaseFailed, "25m")},
+		}),
+
+		// SoftFactoryServingDegraded
+		Entry("SoftFactoryServingDegraded fires while the serving colour is degraded, and clears when it recovers", defaults, promtoolTest{
+			Interval: "1m",
+			// Healthy for 5m, degraded for 5m, then recovered; a second operator pod's
+			// series (after a restart) does not split the alert.
+			InputSeries: []inputSeries{
+				servingDegraded("0x4 1x4 0x10"),
+				series(metrics.ServingDegradedName+`{namespace="operators", pod="operator-2", release_namespace="prod", release="shop"}`, "_x6 1x2 0x10"),
+			},
+			AlertRuleTests: []alertRuleTest{
+				silent(AlertServingDegraded, "3m"),
+				firing(AlertServingDegraded, "7m", expect(AlertServingDegraded,
+					map[string]string{"namespace": "prod", "release_namespace": "prod", "release": "shop", "severity": "critical"},
+					"Serving Colour Degraded During A Release",
+					"The colour serving prod/shop lost ready pods or endpoints while a new revision was on its way (a migration it cannot live with?). "+
+						"See the ServingDegraded condition: kubectl describe sfrelease shop -n prod.")),
+				silent(AlertServingDegraded, "12m"),
+			},
+		}),
+		Entry("SoftFactoryServingDegraded ignores another release", defaults, promtoolTest{
+			Interval:       "1m",
+			InputSeries:    []inputSeries{series(metrics.ServingDegradedName+`{namespace="operators", pod="operator-1", release_namespace="prod", release="shop2"}`, "1x10")},
+			AlertRuleTests: []alertRuleTest{silent(AlertServingDegraded, "5m")},
 		}),
 	)
 })
