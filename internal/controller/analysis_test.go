@@ -177,7 +177,7 @@ var _ = Describe("The Prometheus gates", Ordered, func() {
 		rev1 := h.releaseFirst(r)
 		Expect(h.get().Status.ServingAnalysis).To(BeNil(), "a settled release watches nothing")
 
-		rev2 := h.startMigration(imageV2)
+		rev2 := h.startMigration()
 		By("counting passes against blue while it answers well: they never end the watch")
 		Eventually(func() int32 {
 			h.clock.Step(time.Second)
