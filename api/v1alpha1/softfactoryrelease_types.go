@@ -536,7 +536,9 @@ type BlueGreenSpec struct {
 	SmokeTest *SmokeTestSpec `json:"smokeTest,omitempty"`
 
 	// prePromotionAnalysis are Prometheus checks on the preview colour that must pass
-	// before promotion. Defaults to none.
+	// before promotion. While the new revision is on its way, the same checks also watch
+	// the serving colour ($COLOR is then the serving colour): their failure is the serving
+	// colour degrading (onServingDegraded). Defaults to none.
 	// +optional
 	PrePromotionAnalysis *AnalysisSpec `json:"prePromotionAnalysis,omitempty"`
 
@@ -1074,13 +1076,16 @@ type RetryRecord struct {
 }
 
 // AnalysisStage says which analysis a status describes.
-// +kubebuilder:validation:Enum=PrePromotion;PostPromotion
+// +kubebuilder:validation:Enum=PrePromotion;PostPromotion;Serving
 type AnalysisStage string
 
 // The analysis stages.
 const (
 	AnalysisPrePromotion  AnalysisStage = "PrePromotion"
 	AnalysisPostPromotion AnalysisStage = "PostPromotion"
+	// AnalysisServing is the pre-promotion checks run against the serving colour while
+	// the new revision is on its way (status.servingAnalysis).
+	AnalysisServing AnalysisStage = "Serving"
 )
 
 // AnalysisResult is where an analysis stands.
@@ -1158,6 +1163,13 @@ type SoftFactoryReleaseStatus struct {
 	// operator restart neither resets nor repeats its count.
 	// +optional
 	Analysis *AnalysisStatus `json:"analysis,omitempty"`
+
+	// servingAnalysis is the count of spec.strategy.blueGreen.prePromotionAnalysis's
+	// checks run against the serving colour while the new revision is on its way: a
+	// failure makes the serving colour degraded (ServingDegraded). Cleared outside that
+	// window.
+	// +optional
+	ServingAnalysis *AnalysisStatus `json:"servingAnalysis,omitempty"`
 
 	// history of releases, newest first, bounded by spec.revisionHistoryLimit.
 	// +optional

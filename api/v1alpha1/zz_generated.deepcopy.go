@@ -897,6 +897,11 @@ func (in *SoftFactoryReleaseStatus) DeepCopyInto(out *SoftFactoryReleaseStatus) 
 		*out = new(AnalysisStatus)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.ServingAnalysis != nil {
+		in, out := &in.ServingAnalysis, &out.ServingAnalysis
+		*out = new(AnalysisStatus)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.History != nil {
 		in, out := &in.History, &out.History
 		*out = make([]ReleaseRecord, len(*in))

@@ -62,6 +62,13 @@ const (
 // pre-migration dumps apart, so a schedule never pushes a pre-migration dump out.
 const ScheduledSuffix = "-scheduled.dump"
 
+// PreContractSuffix ends the name of the dump taken before a revision's contract step
+// (<release>-<revision>-<UTC timestamp>-precontract.dump): the schema as the serving
+// revision left it, the one to restore by hand to undo a contract. Pruning counts
+// pre-contract dumps apart from the others, and the operator names every one of a
+// revision still in history in KEEP_FILES.
+const PreContractSuffix = "-precontract.dump"
+
 // PassDirMountPath is where the Jobs mount the in-memory volume of EnvPassDir.
 const PassDirMountPath = "/run/pgpass"
 
@@ -75,6 +82,11 @@ const timestampLayout = "20060102T150405Z"
 // FileName is <release>-<revision>-<UTC timestamp>.dump, timestamp as 20061102T150405Z.
 func FileName(release, revision string, at time.Time) string {
 	return release + "-" + revision + "-" + at.UTC().Format(timestampLayout) + ".dump"
+}
+
+// PreContractFileName is <release>-<revision>-<UTC timestamp>-precontract.dump.
+func PreContractFileName(release, revision string, at time.Time) string {
+	return release + "-" + revision + "-" + at.UTC().Format(timestampLayout) + PreContractSuffix
 }
 
 var (

@@ -1,8 +1,8 @@
 
 # backup.sh: the backup Job. Dumps DATABASE_URL with pg_dump --format=custom to
 # BACKUP_DIR/BACKUP_FILE, verifies the dump, then prunes this release's oldest dumps so
-# that KEEP_LAST of each kind remain (pre-migration and scheduled counted apart), never
-# one named in KEEP_FILES. Exits non-zero, with a message saying why, whenever there is no
+# that KEEP_LAST of each kind remain (pre-migration, pre-contract and scheduled counted
+# apart), never one named in KEEP_FILES. Exits non-zero, with a message saying why, whenever there is no
 # verified dump at the end: the operator never migrates without one.
 script_name=backup
 
@@ -32,6 +32,7 @@ fi
 
 # The strict shape of one of this release's dumps, after "<release>-": a 10-hex-digit
 # revision and a UTC timestamp, then ".dump" for a pre-migration dump (named by the
+# operator), "-precontract.dump" for the dump before a contract step (named by the
 # operator) or "-scheduled.dump" for a scheduled one (named here). Pruning deletes nothing else, so another release whose
 # name starts with this one ("softfactory-minimal" for "softfactory") is safe: its
 # files have a longer remainder that never fits this fixed-length pattern.
@@ -39,7 +40,7 @@ hex='[0123456789abcdef]'
 digit='[0123456789]'
 stamped="$hex$hex$hex$hex$hex$hex$hex$hex$hex$hex-$digit$digit$digit$digit$digit$digit$digit${digit}T$digit$digit$digit$digit$digit${digit}Z"
 
-# dump_kind NAME: prints "release" or "scheduled" for one of this release's dumps, and
+# dump_kind NAME: prints "release", "precontract" or "scheduled" for one of this release's dumps, and
 # fails for any other name.
 dump_kind() {
   case $1 in
@@ -49,6 +50,7 @@ dump_kind() {
   # shellcheck disable=SC2254 # $stamped unquoted on purpose: it is a glob
   case ${1#"$RELEASE_NAME"-} in
   $stamped.dump) echo release ;;
+  $stamped-precontract.dump) echo precontract ;;
   $stamped-scheduled.dump) echo scheduled ;;
   *) return 1 ;;
   esac
@@ -75,7 +77,7 @@ if [ -z "${BACKUP_FILE:-}" ]; then
   BACKUP_FILE="$RELEASE_NAME-$REVISION-$(date -u +%Y%m%dT%H%M%SZ)-scheduled.dump"
 fi
 if ! is_release_dump "$BACKUP_FILE"; then
-  fail "BACKUP_FILE must be named <release>-<10 hex digit revision>-<UTC timestamp like 20060102T150405Z>.dump for release $RELEASE_NAME"
+  fail "BACKUP_FILE must be named <release>-<10 hex digit revision>-<UTC timestamp like 20060102T150405Z>.dump (or -precontract.dump) for release $RELEASE_NAME"
 fi
 kind=$(dump_kind "$BACKUP_FILE")
 

@@ -273,3 +273,56 @@ func TestPruningOrdersDumpsByTheTimeWritten(t *testing.T) {
 		})
 	}
 }
+
+// The dump before a contract step is the one to restore by hand to undo the contract:
+// a pre-migration backup never pushes it out (kinds are counted apart), and a
+// pre-contract backup with keepLast 1 keeps the one the status names in KEEP_FILES.
+func TestPreContractDumpsAreCountedApartAndKeptWhenNamed(t *testing.T) {
+	db := newTestDB(t)
+	base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	preMigration := "softfactory-1111111111-20260401T000000Z.dump"
+	preContract := []string{
+		"softfactory-1111111111-20260401T010000Z-precontract.dump", // named in KEEP_FILES: kept
+		"softfactory-2222222222-20260401T020000Z-precontract.dump", // oldest other pre-contract dump: pruned
+	}
+	for _, sh := range shells(t) {
+		t.Run(sh.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeDumpsAt(t, dir, map[string]time.Time{
+				preMigration: base, preContract[0]: base.Add(time.Hour), preContract[1]: base.Add(2 * time.Hour),
+			})
+
+			t.Log("a pre-migration backup with keepLast 1 leaves every pre-contract dump alone")
+			file := FileName(testRelease, "3333333333", base.Add(3*time.Hour))
+			env := backupEnv(db, dir, file)
+			env[EnvKeepLast] = "1"
+			r := execute(t, backupRun(sh, db, env))
+			if r.exitCode != 0 {
+				t.Fatalf("backup exited %d; output:\n%s", r.exitCode, r.output)
+			}
+			want := []string{file, preContract[0], preContract[1]}
+			slices.Sort(want)
+			if got := listDir(t, dir); !slices.Equal(got, want) {
+				t.Fatalf("the volume holds %q, want %q; output:\n%s", got, want, r.output)
+			}
+
+			t.Log("a pre-contract backup with keepLast 1 prunes the other pre-contract dumps, except one KEEP_FILES names")
+			contractFile := PreContractFileName(testRelease, "3333333333", base.Add(4*time.Hour))
+			if !strings.HasSuffix(contractFile, PreContractSuffix) {
+				t.Fatalf("PreContractFileName gave %s", contractFile)
+			}
+			env = backupEnv(db, dir, contractFile)
+			env[EnvKeepLast] = "1"
+			env[EnvKeepFiles] = preContract[0]
+			r = execute(t, backupRun(sh, db, env))
+			if r.exitCode != 0 {
+				t.Fatalf("pre-contract backup exited %d; output:\n%s", r.exitCode, r.output)
+			}
+			want = []string{file, preContract[0], contractFile}
+			slices.Sort(want)
+			if got := listDir(t, dir); !slices.Equal(got, want) {
+				t.Fatalf("the volume holds %q, want %q; output:\n%s", got, want, r.output)
+			}
+		})
+	}
+}

@@ -170,6 +170,52 @@ var _ = Describe("The Prometheus gates", Ordered, func() {
 		Expect(*h.deployment(deployv1alpha1.Blue).Spec.Replicas).To(Equal(int32(2)), "blue was kept up through the window")
 	})
 
+	It("watch the serving colour with the same checks during the migration, and stop the release when its error rate rises", func() {
+		r := h.release(imageV1)
+		spec := errorRateCheck(prometheusURL, app.run.Load())
+		r.Spec.Strategy.BlueGreen.PrePromotionAnalysis = &spec
+		rev1 := h.releaseFirst(r)
+		Expect(h.get().Status.ServingAnalysis).To(BeNil(), "a settled release watches nothing")
+
+		rev2 := h.startMigration()
+		By("counting passes against blue while it answers well: they never end the watch")
+		Eventually(func() int32 {
+			h.clock.Step(time.Second)
+			h.reconcile()
+			a := h.get().Status.ServingAnalysis
+			if a == nil {
+				return 0
+			}
+			return a.ConsecutiveSuccesses
+		}).WithTimeout(45 * time.Second).WithPolling(500 * time.Millisecond).Should(BeNumerically(">=", 2))
+		a := h.get().Status.ServingAnalysis
+		Expect(a.Stage).To(Equal(deployv1alpha1.AnalysisServing))
+		Expect(a.Revision).To(Equal(rev2))
+		Expect(a.Result).To(Equal(deployv1alpha1.AnalysisRunning))
+		Expect(h.condition(deployv1alpha1.ConditionServingDegraded).Reason).To(Equal(deployv1alpha1.ReasonServingHealthy))
+
+		By("blue's error rate rising to 50% while its pods stay ready")
+		app.errorPercent[deployv1alpha1.Blue].Store(50)
+		Eventually(func() string {
+			h.clock.Step(time.Second)
+			h.reconcile()
+			return h.condition(deployv1alpha1.ConditionServingDegraded).Reason
+		}).WithTimeout(45 * time.Second).WithPolling(500 * time.Millisecond).Should(Equal(deployv1alpha1.ReasonServingDegraded))
+		c := h.condition(deployv1alpha1.ConditionServingDegraded)
+		Expect(c.Message).To(ContainSubstring(fmt.Sprintf("blue (revision %s)", rev1)))
+		Expect(c.Message).To(ContainSubstring("its pre-promotion checks fail (check error-rate: value"))
+		Expect(h.get().Status.ServingAnalysis.Result).To(Equal(deployv1alpha1.AnalysisFailed))
+		d := h.condition(deployv1alpha1.ConditionDegraded)
+		Expect(d.Reason).To(Equal(deployv1alpha1.ReasonServingDegraded))
+		Expect(d.Message).To(ContainSubstring("traffic never moved"))
+
+		By("never deploying green once the migration completes")
+		h.finishJob(h.name+"-migrate-"+rev2, true)
+		h.settle()
+		Expect(h.deployment(deployv1alpha1.Green)).To(BeNil())
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+	})
+
 	It("count an unreachable Prometheus as inconclusive, never as a pass", func() {
 		port, err := prometheustest.FreePort()
 		Expect(err).NotTo(HaveOccurred())

@@ -46,7 +46,7 @@ func (h *harness) releaseFirstWithSmokeTest(r *deployv1alpha1.SoftFactoryRelease
 // migrateSecond applies imageV2 and completes its backup and migration.
 func (h *harness) migrateSecond() string {
 	GinkgoHelper()
-	rev := h.startMigration(imageV2)
+	rev := h.startMigration()
 	Expect(h.jobs(deployv1alpha1.ComponentCompatibilityCheck)).To(BeEmpty(), "no check before the migration completed")
 	h.finishJob(h.name+"-migrate-"+rev, true)
 	h.settle()

@@ -101,6 +101,30 @@ func promotedCondition(s *releaseScope) metav1.Condition {
 	}
 }
 
+// contractCondition: where does this revision's contract step (spec.migration.contract)
+// stand?
+func contractCondition(s *releaseScope) metav1.Condition {
+	c := s.contract
+	const t = deployv1alpha1.ConditionContractSucceeded
+	switch c.phase {
+	case contractNotRequired:
+		return cond(t, true, deployv1alpha1.ReasonNotRequired, "No contract step is configured (spec.migration.contract)")
+	case contractBackupRunning:
+		return cond(t, false, deployv1alpha1.ReasonContractBackupRunning, "Backup Job %s is dumping the database before the contract step%s", c.job, waitingOn(c.issue))
+	case contractRunning:
+		return cond(t, false, deployv1alpha1.ReasonContractRunning, "Contract Job %s is running%s", c.job, waitingOn(c.issue))
+	case contractCompleted:
+		return cond(t, true, deployv1alpha1.ReasonContractCompleted, "Contract Job %s completed", c.job)
+	case contractFailed:
+		return cond(t, false, deployv1alpha1.ReasonContractFailed, "%s", c.message)
+	default:
+		if c.message == "" {
+			return cond(t, false, deployv1alpha1.ReasonContractPending, "The contract step of revision %s starts now", s.revision)
+		}
+		return cond(t, false, deployv1alpha1.ReasonContractPending, "The contract step of revision %s waits for %s", s.revision, c.message)
+	}
+}
+
 // degradedCondition: did this revision stop for good?
 func degradedCondition(s *releaseScope) metav1.Condition {
 	if s.failure != nil {
@@ -134,6 +158,10 @@ func readyCondition(s *releaseScope, stepErr error) metav1.Condition {
 	case s.settled() && s.scaleDown.pending:
 		return cond(deployv1alpha1.ConditionReady, false, deployv1alpha1.ReasonScaleDownPending, "Revision %s serves traffic; %s scales down at %s",
 			s.revision, s.release.DeploymentName(s.activeColor.Other()), s.scaleDown.at.UTC().Format("15:04:05Z"))
+	case s.settled() && s.contract.phase != contractNotRequired && s.contract.phase != contractCompleted:
+		// The release is not done until its schema is: the contract step is part of it.
+		c := contractCondition(s)
+		return cond(deployv1alpha1.ConditionReady, false, c.Reason, "Revision %s serves traffic; %s", s.revision, c.Message)
 	case s.settled():
 		return cond(deployv1alpha1.ConditionReady, true, deployv1alpha1.ReasonSucceeded, "Revision %s (%s) serves traffic from %s", s.revision, s.release.Spec.Image, s.activeColor)
 	case s.promotion.phase == promotionAwaiting:

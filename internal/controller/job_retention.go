@@ -79,6 +79,9 @@ var retainedComponent = map[string]bool{
 	deployv1alpha1.ComponentRestore:            true,
 	deployv1alpha1.ComponentSmokeTest:          true,
 	deployv1alpha1.ComponentCompatibilityCheck: true,
+	deployv1alpha1.ComponentContract:           true,
+	// The pre-contract dump's Job; the dump itself stays on the volume.
+	deployv1alpha1.ComponentContractBackup: true,
 }
 
 // deletedJobsMemory is how long a deleted Job is not deleted again: the passes that run

@@ -93,8 +93,14 @@ func passfileVolume() (corev1.Volume, corev1.VolumeMount) {
 // buildBackupJob is the pg_dump Job taken before a revision's migration. file is the
 // dump's name, chosen by the caller (backup.FileName) so this builder stays pure.
 func buildBackupJob(r *deployv1alpha1.SoftFactoryRelease, revision, file string) *batchv1.Job {
+	return buildDumpJob(r, r.BackupJobName(revision), deployv1alpha1.ComponentBackup, revision, file)
+}
+
+// buildDumpJob is a backup Job under name and component: the same script, verification,
+// pruning and volume for every dump the operator takes.
+func buildDumpJob(r *deployv1alpha1.SoftFactoryRelease, name, component, revision, file string) *batchv1.Job {
 	b := r.Spec.Backup
-	return buildPostgresJob(r, r.BackupJobName(revision), deployv1alpha1.ComponentBackup, revision, file,
+	return buildPostgresJob(r, name, component, revision, file,
 		backup.BackupCommand(), b.BackoffLimit,
 		corev1.EnvVar{Name: backup.EnvReleaseName, Value: r.Name},
 		corev1.EnvVar{Name: backup.EnvKeepLast, Value: strconv.Itoa(int(b.KeepLast))},
@@ -105,7 +111,7 @@ func buildBackupJob(r *deployv1alpha1.SoftFactoryRelease, revision, file string)
 }
 
 // dumpsInStatus are the dumps the release's status refers to (its last backup, and the
-// pre-migration dump of every revision in its history): pruning keeps them, so a record
+// pre-migration and pre-contract dumps of every revision in its history): pruning keeps them, so a record
 // never points at a file that is gone and a rollback keeps its dump.
 func dumpsInStatus(r *deployv1alpha1.SoftFactoryRelease) []string {
 	var files []string
@@ -121,6 +127,10 @@ func dumpsInStatus(r *deployv1alpha1.SoftFactoryRelease) []string {
 	}
 	for _, h := range r.Status.History {
 		add(h.BackupFile)
+		// The pre-contract dump is how a contract is undone by hand.
+		if rec := r.Status.RevisionRecordOf(h.Revision); rec != nil && rec.ContractBackup != nil {
+			add(rec.ContractBackup.File)
+		}
 	}
 	return files
 }
@@ -172,13 +182,34 @@ func buildMigrationJob(r *deployv1alpha1.SoftFactoryRelease, revision string) *b
 	if image == "" {
 		image = r.Spec.Image
 	}
+	return buildSchemaJob(r, r.MigrationJobName(revision), deployv1alpha1.ComponentMigration, revision, schemaStep{
+		container: "migrate", image: image, command: m.Command, args: m.Args, env: m.Env,
+		backoffLimit: m.BackoffLimit, deadline: m.ActiveDeadlineSeconds,
+	})
+}
+
+// schemaStep is what a Job that changes the schema (the migration, the contract step)
+// runs; the rest of its pod is the API's.
+type schemaStep struct {
+	container    string
+	image        string
+	command      []string
+	args         []string
+	env          []corev1.EnvVar // added after the API's own env
+	backoffLimit *int32
+	deadline     int64
+}
+
+// buildSchemaJob runs a schema step with the API's own env, volumes, security context and
+// scheduling, so it sees the database exactly as the app will.
+func buildSchemaJob(r *deployv1alpha1.SoftFactoryRelease, name, component, revision string, step schemaStep) *batchv1.Job {
 	app := buildAppPodSpec(r)
 	container := corev1.Container{
-		Name:         "migrate",
-		Image:        image,
-		Command:      m.Command,
-		Args:         m.Args,
-		Env:          append(appEnv(r), m.Env...),
+		Name:         step.container,
+		Image:        step.image,
+		Command:      step.command,
+		Args:         step.args,
+		Env:          append(appEnv(r), step.env...),
 		EnvFrom:      r.Spec.EnvFrom,
 		VolumeMounts: app.Containers[0].VolumeMounts,
 		Resources:    r.Spec.Resources,
@@ -189,7 +220,7 @@ func buildMigrationJob(r *deployv1alpha1.SoftFactoryRelease, revision string) *b
 		SecurityContext: app.SecurityContext,
 	}
 	applySchedulingOverrides(r, &pod)
-	return buildJob(r, r.MigrationJobName(revision), deployv1alpha1.ComponentMigration, revision, m.BackoffLimit, m.ActiveDeadlineSeconds, pod)
+	return buildJob(r, name, component, revision, step.backoffLimit, step.deadline, pod)
 }
 
 // previewURL is how a smoke test reaches the colour under test.

@@ -79,7 +79,7 @@ func (r *SoftFactoryReleaseReconciler) syncRecords(ctx context.Context, s *relea
 	s.adoptJobs()
 	for i := range s.release.Status.Revisions {
 		rec := &s.release.Status.Revisions[i]
-		steps := []*deployv1alpha1.StepRecord{rec.Backup, rec.Migration}
+		steps := []*deployv1alpha1.StepRecord{rec.Backup, rec.Migration, rec.ContractBackup, rec.Contract}
 		if rec.Restore != nil {
 			steps = append(steps, rec.Restore.Job)
 		}
@@ -107,6 +107,9 @@ func (r *SoftFactoryReleaseReconciler) syncRecords(ctx context.Context, s *relea
 		if rec.Migration != nil {
 			s.observeMigrationPods(rec.Migration)
 		}
+		if rec.Contract != nil {
+			s.observeMigrationPods(rec.Contract)
+		}
 	}
 	return nil
 }
@@ -132,6 +135,17 @@ func (s *releaseScope) adoptJobs() {
 	// The migration of the current attempt: a retry cleared the record of the one before.
 	adopt(func(rec *deployv1alpha1.RevisionRecord) bool { return rec.Migration != nil }, rel.MigrationAttemptJobName(s.revision, s.attempt()),
 		func(rec *deployv1alpha1.RevisionRecord, step *deployv1alpha1.StepRecord) { rec.Migration = step })
+	// The contract step's Jobs under the current attempt's names (contract.go).
+	attempt := s.attempt()
+	adopt(func(rec *deployv1alpha1.RevisionRecord) bool {
+		return rec.ContractBackup != nil && rec.ContractBackup.JobName == rel.ContractBackupJobName(s.revision, attempt)
+	}, rel.ContractBackupJobName(s.revision, attempt),
+		func(rec *deployv1alpha1.RevisionRecord, step *deployv1alpha1.StepRecord) {
+			step.Attempt = attempt
+			rec.ContractBackup = step
+		})
+	adopt(func(rec *deployv1alpha1.RevisionRecord) bool { return rec.Contract != nil }, rel.ContractJobName(s.revision, attempt),
+		func(rec *deployv1alpha1.RevisionRecord, step *deployv1alpha1.StepRecord) { rec.Contract = step })
 	// A restore Job found without a record already ran without the operator stopping the
 	// writers first; it is recorded as it stands and never run again.
 	adopt(func(rec *deployv1alpha1.RevisionRecord) bool { return rec.Restore != nil && rec.Restore.Job != nil }, rel.RestoreJobName(s.revision),
@@ -176,14 +190,15 @@ const maxRevisionRecords = 256
 
 // trimRecords keeps the records of the revisions the operator may still act on: the
 // current one, the serving one, those a colour's Deployment runs, those in history, and
-// every one with a restore started (so it never runs twice). The rest go, and with them,
+// every one with a restore started (so it never runs twice) or a contract started (its
+// record is what refuses a rollback past it, contract_rollback.go). The rest go, and with them,
 // later, their finished Jobs (reconcileJobRetention).
 func trimRecords(s *releaseScope) {
 	st := &s.release.Status
 	keep := keptRevisions(s)
 	kept := st.Revisions[:0]
 	for _, rec := range st.Revisions {
-		if keep[rec.Revision] || restoreStarted(&rec) {
+		if keep[rec.Revision] || restoreStarted(&rec) || rec.Contract != nil {
 			kept = append(kept, rec)
 		}
 	}

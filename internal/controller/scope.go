@@ -48,6 +48,7 @@ type releaseScope struct {
 	backup     jobFact
 	migration  jobFact
 	smokeTest  jobFact
+	contract   contractFact
 	// compatibilityCheck: the serving revision's smoke test against the migrated
 	// database (compatibility.go).
 	compatibilityCheck jobFact
@@ -258,6 +259,7 @@ func (s *releaseScope) observeWithoutActing() {
 	}
 	s.compatibilityCheck = s.compatibilityCheckOfRecord()
 	s.targetAvailability = s.measureTargetAvailability()
+	s.observeContractFailure()
 	s.serving = s.observeServingColour()
 	if s.settled() {
 		s.promotion.phase = promotionDone

@@ -37,6 +37,10 @@ type servingFact struct {
 	// every Service with a selector.
 	readyEndpoints int32
 	endpointsSeen  bool
+	// analysisFailed: the pre-promotion checks failed against the serving colour; the
+	// message is theirs (status.servingAnalysis).
+	analysisFailed bool
+	analysis       string
 	during         string    // the step under way, in words
 	since          time.Time // when it was first seen degraded (kept in the condition)
 }
@@ -61,7 +65,10 @@ func (s *releaseScope) observeServingColour() servingFact {
 	}
 	f.endpointsSeen = len(s.activeSlices) > 0
 	f.readyEndpoints = readyEndpointsOf(rel, s.activeSlices, s.activeColor)
-	f.degraded = f.readyReplicas < f.wantReplicas || (f.endpointsSeen && f.readyEndpoints < f.wantReplicas)
+	if a := rel.Status.ServingAnalysis; a != nil && a.Revision == s.revision && a.Result == deployv1alpha1.AnalysisFailed {
+		f.analysisFailed, f.analysis = true, a.Message
+	}
+	f.degraded = f.readyReplicas < f.wantReplicas || (f.endpointsSeen && f.readyEndpoints < f.wantReplicas) || f.analysisFailed
 	switch {
 	case migrating && rec.Migration.State == deployv1alpha1.StepStarted:
 		f.during = "during migration Job " + rec.Migration.JobName
@@ -88,6 +95,9 @@ func (f servingFact) describe(rel *deployv1alpha1.SoftFactoryRelease) string {
 	}
 	msg := fmt.Sprintf("%s (revision %s): %s on Service %s, %d of %d ready replicas", f.color, f.revision, endpoints,
 		rel.ActiveServiceName(), f.readyReplicas, f.wantReplicas)
+	if f.analysisFailed {
+		msg += fmt.Sprintf(", its pre-promotion checks fail (%s)", f.analysis)
+	}
 	if f.degraded {
 		if f.readyReplicas == 0 || (f.endpointsSeen && f.readyEndpoints == 0) {
 			msg += " (an outage)"
@@ -104,8 +114,12 @@ func (f servingFact) describe(rel *deployv1alpha1.SoftFactoryRelease) string {
 // A release that has already stopped only reports (ServingDegraded keeps saying what the
 // serving colour does, and the alert follows it).
 func (r *SoftFactoryReleaseReconciler) reconcileServingColour(ctx context.Context, s *releaseScope) (stepResult, error) {
+	nextCheck := r.analyseServingColour(ctx, s)
 	s.serving = s.observeServingColour()
 	if !s.serving.degraded || s.failure != nil {
+		if nextCheck > 0 {
+			return nextAfter(nextCheck), nil
+		}
 		return next(), nil
 	}
 	rel := s.release
@@ -146,4 +160,32 @@ func servingDegradedCondition(s *releaseScope) *metav1.Condition {
 	}
 	c := cond(deployv1alpha1.ConditionServingDegraded, true, deployv1alpha1.ReasonServingDegraded, "%s", msg)
 	return &c
+}
+
+// analyseServingColour runs spec.strategy.blueGreen.prePromotionAnalysis's checks against
+// the serving colour while it is watched, and keeps their count in
+// status.servingAnalysis (so a restart neither resets nor repeats it). Its error rate
+// rising is the serving colour degrading as much as its pods failing readiness. A run
+// of passes does not end the watch: like the post-promotion window, it watches until
+// the flip. It returns when the next evaluation is due (0: none).
+func (r *SoftFactoryReleaseReconciler) analyseServingColour(ctx context.Context, s *releaseScope) time.Duration {
+	rel := s.release
+	spec := rel.Spec.Strategy.BlueGreen.PrePromotionAnalysis
+	if spec == nil || !s.observeServingColour().watched {
+		rel.Status.ServingAnalysis = nil
+		return 0
+	}
+	a := rel.Status.ServingAnalysis
+	if a == nil || a.Revision != s.revision {
+		a = &deployv1alpha1.AnalysisStatus{Revision: s.revision, Stage: deployv1alpha1.AnalysisServing, Result: deployv1alpha1.AnalysisRunning}
+		rel.Status.ServingAnalysis = a
+	}
+	if a.Result != deployv1alpha1.AnalysisRunning || s.failure != nil {
+		return 0
+	}
+	nextCheck := r.evaluateOnce(ctx, s, *spec, a, s.activeColor)
+	if a.Result == deployv1alpha1.AnalysisPassed {
+		a.Result = deployv1alpha1.AnalysisRunning
+	}
+	return nextCheck
 }

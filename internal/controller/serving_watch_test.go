@@ -51,10 +51,10 @@ func twoReadyPods() map[string]bool {
 	return map[string]bool{"7f9c8-0": true, "7f9c8-1": true}
 }
 
-// startMigration applies image and completes its backup: its migration Job runs.
-func (h *harness) startMigration(image string) string {
+// startMigration applies the second image and completes its backup: its migration Job runs.
+func (h *harness) startMigration() string {
 	GinkgoHelper()
-	h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = image })
+	h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
 	h.settle()
 	rev := h.get().Status.CurrentRevision
 	h.finishJob(h.name+"-backup-"+rev, true)
@@ -73,7 +73,7 @@ var _ = Describe("The serving colour, watched during a release", func() {
 		h.settle()
 		Expect(h.condition(deployv1alpha1.ConditionServingDegraded)).To(BeNil(), "a settled release watches nothing")
 
-		rev2 := h.startMigration(imageV2)
+		rev2 := h.startMigration()
 		c := h.condition(deployv1alpha1.ConditionServingDegraded)
 		Expect(c).NotTo(BeNil())
 		Expect(c.Status).To(Equal(metav1.ConditionFalse))
@@ -121,7 +121,7 @@ var _ = Describe("The serving colour, watched during a release", func() {
 
 	It("says ServingDegraded when the serving Deployment loses ready pods, before any EndpointSlice of it is seen", func() {
 		h.releaseFirst(h.release(imageV1))
-		h.startMigration(imageV2)
+		h.startMigration()
 		Expect(h.condition(deployv1alpha1.ConditionServingDegraded).Reason).To(Equal(deployv1alpha1.ReasonServingHealthy))
 
 		h.setReady(deployv1alpha1.Blue, 1)

@@ -177,7 +177,7 @@ func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 	steps := []step{r.reconcileMonitoring, r.reconcileScheduledBackup, r.reconcilePaused, r.reconcileOwnership, r.reconcileJobRetention}
 	if s.settled() {
 		return append(steps, r.reconcileRetry, r.reconcileRestores, r.reconcileActiveDeployment, r.reconcilePreviewService, r.reconcileActiveService,
-			r.reconcilePostPromotionAnalysis, r.reconcileScaleDown)
+			r.reconcilePostPromotionAnalysis, r.reconcileScaleDown, r.reconcileContract)
 	}
 	return append(steps,
 		r.reconcileRetry,
@@ -186,6 +186,7 @@ func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 		// serving colour is judged on every pass of the watch window.
 		r.reconcileServingColour,
 		r.reconcileRestores,
+		r.reconcileRollbackPastContract,
 		r.reconcileSafePoint,
 		r.reconcileBackup,
 		r.reconcileMigration,
@@ -200,6 +201,7 @@ func (r *SoftFactoryReleaseReconciler) stepsFor(s *releaseScope) []step {
 		r.reconcilePromotion,
 		r.reconcilePostPromotionAnalysis,
 		r.reconcileScaleDown,
+		r.reconcileContract,
 	)
 }
 

@@ -37,6 +37,7 @@ func updateStatus(s *releaseScope, stepErr error) {
 		migrationCondition(s),
 		targetAvailableCondition(s),
 		promotedCondition(s),
+		contractCondition(s),
 		degradedCondition(s),
 		readyCondition(s, stepErr),
 	} {
@@ -186,6 +187,9 @@ func newsworthy(c metav1.Condition, old *metav1.Condition) bool {
 	case deployv1alpha1.ConditionGreenAvailable, deployv1alpha1.ConditionPromoted:
 		// Deploying, Promoted and the deadline's Abort tell these; Ready says what waits.
 		return false
+	case deployv1alpha1.ConditionContractSucceeded:
+		// JobCreated tells its steps' starts; a release without one is not news.
+		return c.Reason == deployv1alpha1.ReasonContractCompleted || failureReasons[c.Reason]
 	case deployv1alpha1.ConditionBackupSucceeded, deployv1alpha1.ConditionMigrationSucceeded:
 		// JobCreated tells the start; the outcome is news.
 		return c.Status == metav1.ConditionTrue || failureReasons[c.Reason]
@@ -202,6 +206,7 @@ var failureReasons = map[string]bool{
 	deployv1alpha1.ReasonSmokeTestFailed: true, deployv1alpha1.ReasonAborted: true, deployv1alpha1.ReasonRolledBack: true, deployv1alpha1.ReasonReconcileError: true,
 	deployv1alpha1.ReasonAnalysisFailed: true, deployv1alpha1.ReasonAnalysisInconclusive: true,
 	deployv1alpha1.ReasonMigrationNeverRan: true, deployv1alpha1.ReasonMigrationLost: true,
+	deployv1alpha1.ReasonContractFailed: true, deployv1alpha1.ReasonSchemaContracted: true,
 	deployv1alpha1.ReasonOwnershipConflict: true, deployv1alpha1.ReasonMonitoringFailed: true, deployv1alpha1.ReasonScheduledBackupFailed: true,
 	deployv1alpha1.ReasonServingDegraded: true, deployv1alpha1.ReasonCompatibilityCheckFailed: true,
 }

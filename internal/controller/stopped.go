@@ -56,26 +56,28 @@ func (s *releaseScope) migrationCanNeverRun(j *batchv1.Job) bool {
 	return issue != nil && issue.permanent
 }
 
-// reconcileSafePoint holds a new revision while a migration of an earlier one is still
-// running: stopping a migration half way could leave the schema in between. Once it
-// finishes (either way) the new revision goes ahead.
+// reconcileSafePoint holds a new revision while a migration or a contract step of an
+// earlier one is still running: stopping either half way could leave the schema in
+// between, and a new revision's backup and migration must not race it. Once it finishes
+// (either way) the new revision goes ahead.
 func (r *SoftFactoryReleaseReconciler) reconcileSafePoint(_ context.Context, s *releaseScope) (stepResult, error) {
 	if s.failure != nil {
 		return next(), nil
 	}
 	if j := s.supersededMigrationRunning(); j != nil {
-		s.waitingFor = fmt.Sprintf("migration Job %s of the superseded revision %s to finish: a migration is never interrupted",
-			j.Name, j.Labels[deployv1alpha1.LabelRevision])
+		s.waitingFor = fmt.Sprintf("%s Job %s of the superseded revision %s to finish: a migration is never interrupted",
+			j.Labels[deployv1alpha1.LabelComponent], j.Name, j.Labels[deployv1alpha1.LabelRevision])
 		return wait(), nil
 	}
 	return next(), nil
 }
 
-// supersededMigrationRunning is a running migration Job of another revision that may
-// still change the schema, or nil.
+// supersededMigrationRunning is a running migration or contract Job of another revision
+// that may still change the schema, or nil.
 func (s *releaseScope) supersededMigrationRunning() *batchv1.Job {
 	for _, j := range s.jobs {
-		if j.Labels[deployv1alpha1.LabelComponent] != deployv1alpha1.ComponentMigration ||
+		component := j.Labels[deployv1alpha1.LabelComponent]
+		if (component != deployv1alpha1.ComponentMigration && component != deployv1alpha1.ComponentContract) ||
 			j.Labels[deployv1alpha1.LabelRevision] == s.revision {
 			continue
 		}
