@@ -108,7 +108,7 @@ func main() {
 	out := flag.String("out", "", "write the JSON report here (default: stdout)")
 	once := flag.Bool("once", false, "send one request and print the body")
 	timeout := flag.Duration("timeout", 5*time.Second, "per-request timeout")
-	items := flag.Bool("items", false, "also write items and read them back (POST /items, GET /items/<id>)")
+	withItems := flag.Bool("items", false, "also write items and read them back (POST /items, GET /items/<id>)")
 	flag.Parse()
 	if *url == "" {
 		fail("-url is required")
@@ -143,12 +143,9 @@ func main() {
 	defer cancelTimeout()
 
 	rep := Report{URL: *url, Rate: *rate, Started: time.Now().UTC(), Versions: map[string]int{}, Pods: map[string]int{}}
-	if *items {
+	if *withItems {
 		rep.Kinds, rep.ItemReads = map[string]int{}, map[string]int{}
 	}
-	base := strings.TrimSuffix(*url, "/")
-	// Item labels are unique to this run, so a test can tell its items from any other's.
-	run := fmt.Sprintf("load-%d", rep.Started.UnixNano())
 	var (
 		mu          sync.Mutex
 		latencies   []time.Duration
@@ -177,25 +174,8 @@ func main() {
 			lastVersion = a.Version
 		}
 	}
-	// pick returns an item written earlier, at random, or false before the first.
-	pick := func() (WrittenItem, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(rep.Written) == 0 {
-			return WrittenItem{}, false
-		}
-		return rep.Written[rand.IntN(len(rep.Written))], true
-	}
-	readBack := func(it WrittenItem, reader string) {
-		mu.Lock()
-		defer mu.Unlock()
-		rep.ItemReads[it.Version+" -> "+reader]++
-	}
-	written := func(it WrittenItem) {
-		mu.Lock()
-		defer mu.Unlock()
-		rep.Written = append(rep.Written, it)
-	}
+	items := &itemTraffic{client: client, base: strings.TrimSuffix(*url, "/"),
+		run: fmt.Sprintf("load-%d", rep.Started.UnixNano()), mu: &mu, rep: &rep, record: record}
 	inFlight := make(chan struct{}, maxInFlight)
 	ticker := time.NewTicker(time.Second / time.Duration(*rate))
 	defer ticker.Stop()
@@ -217,37 +197,18 @@ loop:
 		turn := n
 		wg.Go(func() {
 			defer func() { <-inFlight }()
-			sent := time.Now()
-			switch {
-			case !*items || turn%3 == 1:
-				a, err := send(client, http.MethodGet, *url, nil)
-				record("read", sent, time.Since(sent), a, err)
-			case turn%3 == 2:
-				label := fmt.Sprintf("%s-%d", run, turn)
-				a, err := send(client, http.MethodPost, base+"/items", map[string]string{"name": label})
-				if err == nil && a.ID == 0 {
-					err = fmt.Errorf("POST /items answered with no id")
-				}
-				record("write", sent, time.Since(sent), a, err)
-				if err == nil {
-					written(WrittenItem{ID: a.ID, Label: label, Version: a.Version})
-				}
-			default:
-				it, ok := pick()
-				if !ok {
-					a, err := send(client, http.MethodGet, *url, nil)
-					record("read", sent, time.Since(sent), a, err)
-					return
-				}
-				a, err := send(client, http.MethodGet, fmt.Sprintf("%s/items/%d", base, it.ID), nil)
-				if err == nil {
-					err = checkLabel(a, it)
-				}
-				record("read-item", sent, time.Since(sent), a, err)
-				if err == nil {
-					readBack(it, a.Version)
-				}
+			// With -items the turns go GET /, write, read an earlier item (GET / until
+			// there is one).
+			if *withItems && turn%3 == 2 {
+				items.write(turn)
+				return
 			}
+			if *withItems && turn%3 == 0 && items.readBack() {
+				return
+			}
+			sent := time.Now()
+			a, err := send(client, http.MethodGet, *url, nil)
+			record("read", sent, time.Since(sent), a, err)
 		})
 	}
 	wg.Wait()
@@ -266,6 +227,59 @@ loop:
 	}
 	fmt.Fprintf(os.Stderr, "loadgen: %d requests in %.0fs, %d failed, p50 %.1fms, p99 %.1fms, versions %v\n",
 		rep.Requests, rep.Seconds, rep.Failures, rep.P50Millis, rep.P99Millis, rep.Versions)
+}
+
+// itemTraffic is the -items part of a run: it writes items and reads earlier ones back.
+type itemTraffic struct {
+	client *http.Client
+	// base is the app's URL without a trailing slash; run prefixes every label, unique
+	// to this run, so a test can tell its items from any other's.
+	base, run string
+	// mu guards rep, shared with the run's other requests.
+	mu     *sync.Mutex
+	rep    *Report
+	record func(kind string, sent time.Time, latency time.Duration, a answer, err error)
+}
+
+// write posts a new item and remembers it once the app answered 201.
+func (t *itemTraffic) write(turn int) {
+	label := fmt.Sprintf("%s-%d", t.run, turn)
+	sent := time.Now()
+	a, err := send(t.client, http.MethodPost, t.base+"/items", map[string]string{"name": label})
+	if err == nil && a.ID == 0 {
+		err = errors.New("POST /items answered with no id")
+	}
+	t.record("write", sent, time.Since(sent), a, err)
+	if err != nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rep.Written = append(t.rep.Written, WrittenItem{ID: a.ID, Label: label, Version: a.Version})
+}
+
+// readBack reads an item written earlier, picked at random, and checks its label; it
+// returns false, sending nothing, before the first item is written.
+func (t *itemTraffic) readBack() bool {
+	t.mu.Lock()
+	if len(t.rep.Written) == 0 {
+		t.mu.Unlock()
+		return false
+	}
+	it := t.rep.Written[rand.IntN(len(t.rep.Written))]
+	t.mu.Unlock()
+	sent := time.Now()
+	a, err := send(t.client, http.MethodGet, fmt.Sprintf("%s/items/%d", t.base, it.ID), nil)
+	if err == nil {
+		err = checkLabel(a, it)
+	}
+	t.record("read-item", sent, time.Since(sent), a, err)
+	if err == nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.rep.ItemReads[it.Version+" -> "+a.Version]++
+	}
+	return true
 }
 
 // checkLabel fails a read item whose label is not the one written: "name" in version
