@@ -72,14 +72,15 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest-assets test-deps install-helm ## Run unit and envtest suites, the backup scripts against PostgreSQL, the alerts against Prometheus and the Helm chart.
+test: manifests generate fmt vet envtest-assets test-deps install-helm ## Run unit and envtest suites, the backup scripts and the sample app's migrations against PostgreSQL, the alerts against Prometheus and the Helm chart.
 	eval "$$(hack/install-postgres.sh)" && \
 	KUBEBUILDER_ASSETS="$$(hack/install-controlplane.sh envtest)" HELM="$(HELM)" \
 	go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
 
 .PHONY: test-deps
-test-deps: ## Install PostgreSQL and Prometheus from Debian's packages for the tests (skipped when present).
+test-deps: ## Install PostgreSQL, Prometheus and the sample app's Python packages from Debian's for the tests (skipped when present).
 	@hack/install-prometheus.sh
+	@hack/install-sample-app-deps.sh
 	@hack/install-postgres.sh >/dev/null
 
 .PHONY: bench

@@ -29,8 +29,16 @@ def _baked_version():
 
 
 VERSION = os.environ.get("APP_VERSION") or _baked_version()
+MAJOR = int(VERSION.split(".")[0] or 0)
 # Version 2 added items.status (migration 0002): from then on the API shows it.
-HAS_STATUS = int(VERSION.split(".")[0] or 0) >= 2
+HAS_STATUS = MAJOR >= 2
+# Version 3 renamed items.name to items.title in two steps (README, "Example: renaming a
+# column"): 0003 adds title and keeps both in sync while versions 2 and 3 serve, 0004
+# drops name once version 2 is gone. Version 3 reads and writes title only, version 2
+# name only; the API field follows the column, and version 3 still accepts "name" in a
+# request from a client written for version 2.
+LABEL = "title" if MAJOR >= 3 else "name"
+ITEM_COLUMNS = f"id, {LABEL}, status" if HAS_STATUS else f"id, {LABEL}"
 POD = socket.gethostname()
 
 
@@ -91,19 +99,31 @@ def health():
 
 @app.get("/items")
 def list_items():
-    columns = "id, name, status" if HAS_STATUS else "id, name"
-    rows = db.session.execute(text(f"SELECT {columns} FROM items ORDER BY id")).mappings().all()
+    rows = db.session.execute(text(f"SELECT {ITEM_COLUMNS} FROM items ORDER BY id")).mappings().all()
     return jsonify(version=VERSION, items=[dict(r) for r in rows])
+
+
+@app.get("/items/<int:item_id>")
+def get_item(item_id):
+    row = db.session.execute(text(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = :id"), {"id": item_id}).mappings().first()
+    if row is None:
+        return jsonify(error=f"no item {item_id}", version=VERSION, pod=POD), 404
+    return jsonify(version=VERSION, pod=POD, item=dict(row))
 
 
 @app.post("/items")
 def create_item():
-    name = (request.get_json(silent=True) or {}).get("name") or request.args.get("name")
-    if not name:
-        return jsonify(error="name is required"), 400
-    item_id = db.session.execute(text("INSERT INTO items (name) VALUES (:n) RETURNING id"), {"n": name}).scalar()
+    body = request.get_json(silent=True) or {}
+    label = None
+    for field in (LABEL, "name"):  # version 3 also takes version 2's field
+        label = label or body.get(field) or request.args.get(field)
+    if not label:
+        return jsonify(error=f"{LABEL} is required"), 400
+    item_id = db.session.execute(
+        text(f"INSERT INTO items ({LABEL}) VALUES (:label) RETURNING id"), {"label": label}
+    ).scalar()
     db.session.commit()
-    return jsonify(version=VERSION, id=item_id, name=name), 201
+    return jsonify(version=VERSION, pod=POD, id=item_id, **{LABEL: label}), 201
 
 
 @app.get("/metrics")

@@ -7,7 +7,9 @@
 #   softfactory.local/postgres:15                   PostgreSQL 15; also the backup image
 #   softfactory.local/softfactory-app:1.0.0         the sample app, migration 0001
 #   softfactory.local/softfactory-app:2.0.0         + 0002 (adds items.status, backfills)
-#   softfactory.local/softfactory-app:3.0.0-broken  + a migration that fails (faults/)
+#   softfactory.local/softfactory-app:3.0.0         + 0003 and 0004: items.name renamed to
+#                                                   title in two steps (expand, contract)
+#   softfactory.local/softfactory-app:3.0.0-broken  0001, 0002 + a migration that fails (faults/)
 #   softfactory.local/softfactory-app:2.0.0-root    2.0.0 without a USER: runs as root
 #
 # The app and PostgreSQL images share one base layer (hack/real/build-rootfs.sh), stored
@@ -114,11 +116,15 @@ app_layer() {
 v=$app_src/migrations/versions
 app1=$(app_layer 1.0.0 "$v/0001_create_items.py")
 app2=$(app_layer 2.0.0 "$v/0001_create_items.py" "$v/0002_item_status.py")
-app3=$(app_layer 3.0.0 "$v/0001_create_items.py" "$v/0002_item_status.py" "$app_src/faults/0003_broken.py")
+app3=$(app_layer 3.0.0 "$v/0001_create_items.py" "$v/0002_item_status.py" "$v/0003_item_title_expand.py" \
+  "$v/0004_item_title_contract.py")
+# The broken image's own 0003 replaces the rename's: its migration fails, it never serves.
+app3broken=$(app_layer 3.0.0-broken "$v/0001_create_items.py" "$v/0002_item_status.py" "$app_src/faults/0003_broken.py")
 app_user=10001:10001
 add_image softfactory.local/softfactory-app:1.0.0 "$app_user" "$app_entry" "$app_env" /app "$base_layer" "$app1"
 add_image softfactory.local/softfactory-app:2.0.0 "$app_user" "$app_entry" "$app_env" /app "$base_layer" "$app2"
-add_image softfactory.local/softfactory-app:3.0.0-broken "$app_user" "$app_entry" "$app_env" /app "$base_layer" "$app3"
+add_image softfactory.local/softfactory-app:3.0.0 "$app_user" "$app_entry" "$app_env" /app "$base_layer" "$app3"
+add_image softfactory.local/softfactory-app:3.0.0-broken "$app_user" "$app_entry" "$app_env" /app "$base_layer" "$app3broken"
 # The mistake the operator must report: an image that declares no USER.
 add_image softfactory.local/softfactory-app:2.0.0-root "" "$app_entry" "$app_env" /app "$base_layer" "$app2"
 

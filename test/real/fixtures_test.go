@@ -438,6 +438,15 @@ type loadReport struct {
 		At      time.Time `json:"at"`
 		Version string    `json:"version"`
 	} `json:"versionChanges"`
+	// Kinds and Written come with -items: requests by kind (read, write, read-item),
+	// and every item the app answered 201 for, with the version that wrote it.
+	Kinds     map[string]int `json:"kinds"`
+	ItemReads map[string]int `json:"itemReads"`
+	Written   []struct {
+		ID      int    `json:"id"`
+		Label   string `json:"label"`
+		Version string `json:"version"`
+	} `json:"written"`
 }
 
 // load is a running load generator inside the namespace.
@@ -474,15 +483,17 @@ const (
 	loadTimeout = 10 * time.Second
 )
 
-// startLoad starts the load generator on url, inside the namespace. Stop it with Stop;
-// if the spec dies first, the kernel kills it with this process (Pdeathsig) and it
-// would stop by itself at loadLimit anyway.
-func startLoad(scenario, url string) *load {
+// startLoad starts the load generator on url, inside the namespace, with any extra
+// flags (-items: writes and reads items too). Stop it with Stop; if the spec dies
+// first, the kernel kills it with this process (Pdeathsig) and it would stop by itself
+// at loadLimit anyway.
+func startLoad(scenario, url string, flags ...string) *load {
 	GinkgoHelper()
 	l := &load{scenario: scenario, out: filepath.Join(workDir, "load-"+strings.ReplaceAll(scenario, " ", "-")+".json")}
 	_ = os.Remove(l.out)
-	l.cmd = exec.Command("nsenter", "--net="+netnsPath(), loadgen,
-		"-url", url, "-rate", fmt.Sprint(loadRate), "-duration", loadLimit.String(), "-timeout", loadTimeout.String(), "-out", l.out)
+	l.cmd = exec.Command("nsenter", append([]string{"--net=" + netnsPath(), loadgen,
+		"-url", url, "-rate", fmt.Sprint(loadRate), "-duration", loadLimit.String(), "-timeout", loadTimeout.String(), "-out", l.out},
+		flags...)...)
 	l.cmd.Stderr = GinkgoWriter
 	l.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	Expect(l.cmd.Start()).To(Succeed())
