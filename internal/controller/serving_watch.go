@@ -137,6 +137,19 @@ func (r *SoftFactoryReleaseReconciler) reconcileServingColour(ctx context.Contex
 	return next(), r.applyFailurePolicy(ctx, s)
 }
 
+// servingAtEndOfPass is the watch as the pass leaves the world. The steps after the
+// watch step may open its window (the target colour got the revision) or close it (the
+// flip): saying so in this pass's status write, not in the next pass's, saves a write per
+// release at each end of the window. What the watch step judged stands; nothing a pass
+// does changes the serving colour's readiness.
+func (s *releaseScope) servingAtEndOfPass() servingFact {
+	now := s.observeServingColour()
+	if now.watched && s.serving.watched {
+		return s.serving
+	}
+	return now
+}
+
 // servingDegradedCondition: is the serving colour healthy while the new revision is on its
 // way? nil when it is not watched (before the first promotion, before the migration or
 // the rollout started, once settled): the condition is then removed.

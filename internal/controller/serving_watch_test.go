@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -154,6 +155,34 @@ var _ = Describe("The serving colour, watched during a release", func() {
 		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonServingDegraded))
 		Expect(*h.deployment(deployv1alpha1.Green).Spec.Replicas).To(BeZero(), "the new colour follows rollback.onFailure (ScaleDown)")
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
+	})
+
+	It("opens and closes the watch in the very passes that open and close its window, so the watch costs no status write of its own", func() {
+		r := h.release(imageV1)
+		r.Spec.Database, r.Spec.Backup, r.Spec.Migration = nil, nil, nil
+		h.create(r)
+		h.settle()
+		h.makeColorAvailable(deployv1alpha1.Blue)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"))
+
+		By("the pass that gives green the revision reports the watch in the same status write")
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
+		Eventually(func() *appsv1.Deployment {
+			h.reconcile()
+			return h.deployment(deployv1alpha1.Green)
+		}).ShouldNot(BeNil())
+		c := h.condition(deployv1alpha1.ConditionServingDegraded)
+		Expect(c).NotTo(BeNil(), "the window opened in this pass: a later pass would write again only to say so")
+		Expect(c.Reason).To(Equal(deployv1alpha1.ReasonServingHealthy))
+
+		By("the pass that flips drops it in the same status write")
+		h.makeColorAvailable(deployv1alpha1.Green)
+		Eventually(func() string {
+			h.reconcile()
+			return h.activeSelectorColor()
+		}).Should(Equal("green"))
+		Expect(h.condition(deployv1alpha1.ConditionServingDegraded)).To(BeNil(), "the window closed in this pass")
 	})
 
 	It("promotes the new colour as soon as it is available under policy Promote, without the promote annotation", func() {

@@ -47,6 +47,7 @@ func updateStatus(s *releaseScope, stepErr error) {
 	if m := monitoringCondition(s); m != nil {
 		setOptionalCondition(s, *m)
 	}
+	s.serving = s.servingAtEndOfPass()
 	if c := servingDegradedCondition(s); c != nil {
 		// Its transition time is when the serving colour was first seen degraded (the
 		// message's "since"), on the release's clock.
