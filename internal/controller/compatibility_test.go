@@ -23,26 +23,6 @@ func (h *harness) releaseWithCompatibilityCheck() *deployv1alpha1.SoftFactoryRel
 	return r
 }
 
-// releaseFirstWithSmokeTest takes a release with a smoke test through its first, blue
-// release (the first release has no serving colour, so no compatibility check).
-func (h *harness) releaseFirstWithSmokeTest(r *deployv1alpha1.SoftFactoryRelease) string {
-	GinkgoHelper()
-	h.create(r)
-	h.settle()
-	rev := h.get().Status.CurrentRevision
-	h.finishJob(h.name+"-backup-"+rev, true)
-	h.settle()
-	h.finishJob(h.name+"-migrate-"+rev, true)
-	h.settle()
-	h.makeColorAvailable(deployv1alpha1.Blue)
-	h.settle()
-	h.finishJob(h.get().SmokeTestJobName(rev), true)
-	h.settle()
-	Expect(h.activeSelectorColor()).To(Equal("blue"))
-	Expect(h.jobs(deployv1alpha1.ComponentCompatibilityCheck)).To(BeEmpty())
-	return rev
-}
-
 // migrateSecond applies imageV2 and completes its backup and migration.
 func (h *harness) migrateSecond() string {
 	GinkgoHelper()
@@ -58,7 +38,7 @@ var _ = Describe("The compatibility check", func() {
 	BeforeEach(func() { h = newHarness() })
 
 	It("runs the serving revision's smoke test against the active Service once the migration completed, and flips only after it passed", func() {
-		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
+		h.releaseFirst(h.releaseWithCompatibilityCheck())
 		rev2 := h.migrateSecond()
 
 		check := h.job(h.get().CompatibilityCheckJobName(rev2, 1))
@@ -96,7 +76,7 @@ var _ = Describe("The compatibility check", func() {
 	})
 
 	It("stops the release before the flip when the serving revision fails its smoke test against the migrated database", func() {
-		rev1 := h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
+		rev1 := h.releaseFirst(h.releaseWithCompatibilityCheck())
 		rev2 := h.migrateSecond()
 		h.makeColorAvailable(deployv1alpha1.Green)
 		h.settle()
@@ -116,7 +96,7 @@ var _ = Describe("The compatibility check", func() {
 	})
 
 	It("runs again as the next attempt's Job when the failed revision is retried, and keeps a check that passed", func() {
-		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
+		h.releaseFirst(h.releaseWithCompatibilityCheck())
 		rev2 := h.migrateSecond()
 		first := h.get().CompatibilityCheckJobName(rev2, 1)
 		h.finishJob(first, false)
@@ -155,7 +135,7 @@ var _ = Describe("The compatibility check", func() {
 	})
 
 	It("stops at once when the check's pod can never start", func() {
-		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
+		h.releaseFirst(h.releaseWithCompatibilityCheck())
 		rev2 := h.migrateSecond()
 		name := h.get().CompatibilityCheckJobName(rev2, 1)
 		h.addJobPod(name, waitingStatus("InvalidImageName", `couldn't parse image name "registry.example.com/softfactory:1.4.1 "`))
@@ -168,7 +148,7 @@ var _ = Describe("The compatibility check", func() {
 	})
 
 	It("creates no second check Job when a fresh operator takes over", func() {
-		h.releaseFirstWithSmokeTest(h.releaseWithCompatibilityCheck())
+		h.releaseFirst(h.releaseWithCompatibilityCheck())
 		rev2 := h.migrateSecond()
 		Expect(h.jobs(deployv1alpha1.ComponentCompatibilityCheck)).To(HaveLen(1))
 
@@ -188,7 +168,7 @@ var _ = Describe("The compatibility check", func() {
 		r := h.releaseWithCompatibilityCheck()
 		r.Spec.Strategy.BlueGreen.AutoPromote = new(false)
 		r.Spec.Strategy.BlueGreen.OnServingDegraded = deployv1alpha1.ServingDegradedPromote
-		h.releaseFirstWithSmokeTest(r)
+		h.releaseFirst(r)
 		rev2 := h.migrateSecond()
 		h.setReady(deployv1alpha1.Blue, 0)
 		h.finishJob(h.get().CompatibilityCheckJobName(rev2, 1), false)
@@ -203,7 +183,7 @@ var _ = Describe("The compatibility check", func() {
 	It("is not run when disabled", func() {
 		r := h.releaseWithCompatibilityCheck()
 		r.Spec.Strategy.BlueGreen.CompatibilityCheck.Enabled = new(false)
-		h.releaseFirstWithSmokeTest(r)
+		h.releaseFirst(r)
 		rev2 := h.migrateSecond()
 		h.makeColorAvailable(deployv1alpha1.Green)
 		h.settle()

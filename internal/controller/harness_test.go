@@ -302,7 +302,8 @@ func (h *harness) makeColorAvailable(c deployv1alpha1.Color) {
 	h.setEndpoints(c, 2)
 }
 
-// releaseFirst takes the harness release through its first, blue release.
+// releaseFirst takes the harness release through its first, blue release (its smoke
+// test too, when it has one).
 func (h *harness) releaseFirst(r *deployv1alpha1.SoftFactoryRelease) string {
 	GinkgoHelper()
 	h.create(r)
@@ -314,7 +315,12 @@ func (h *harness) releaseFirst(r *deployv1alpha1.SoftFactoryRelease) string {
 	h.settle()
 	h.makeColorAvailable(deployv1alpha1.Blue)
 	h.settle()
+	if r.Spec.Strategy.BlueGreen.SmokeTest != nil {
+		h.finishJob(h.get().SmokeTestJobName(rev), true)
+		h.settle()
+	}
 	Expect(h.activeSelectorColor()).To(Equal("blue"))
+	Expect(h.jobs(deployv1alpha1.ComponentCompatibilityCheck)).To(BeEmpty(), "the first release has no serving colour to check")
 	return rev
 }
 
