@@ -69,3 +69,26 @@ func TestApply(t *testing.T) {
 		t.Fatalf("runtime limit changed to %d despite GOMEMLIMIT", got)
 	}
 }
+
+func TestApplyGCPercent(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+
+	t.Setenv("GOGC", "")
+	if !ApplyGCPercent(GCPercent) {
+		t.Fatal("ApplyGCPercent did not set the pacing without GOGC")
+	}
+	if got := debug.SetGCPercent(100); got != GCPercent {
+		t.Fatalf("GC percent %d, want %d", got, GCPercent)
+	}
+
+	// GOGC in the environment is the user's choice: the runtime read it at start-up, and
+	// the operator leaves it alone.
+	t.Setenv("GOGC", "200")
+	if ApplyGCPercent(GCPercent) {
+		t.Fatal("ApplyGCPercent overrode GOGC")
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GC percent changed to %d despite GOGC", got)
+	}
+}

@@ -54,7 +54,10 @@ type jobsRevision struct {
 	Controller     controllerDelta `json:"controller"`
 	// WritesPerRelease is the operator's API writes for this revision, per release.
 	WritesPerRelease float64 `json:"writesPerRelease"`
-	Load             string  `json:"load"`
+	// RSSMiB is the operator's RSS once the revision settled (one reading, mid-life:
+	// the figures to compare are results.memory's).
+	RSSMiB float64 `json:"rssMiB"`
+	Load   string  `json:"load"`
 }
 
 // jobsLeft is what the cluster holds after the revisions.
@@ -202,13 +205,17 @@ func (b *bench) planJobs(ctx context.Context) error {
 		r := jobsRevision{Revision: rev, SettledSeconds: took.Seconds(), Requests: deltaRequests(before, after),
 			Controller: deltaController(before, after), Load: loadAvg()}
 		r.WritesPerRelease = r.Requests.Writes / float64(n)
+		if rss, err := b.op.rss(); err == nil {
+			r.RSSMiB = float64(rss) / (1 << 20)
+		}
 		res.PerRound = append(res.PerRound, r)
 		left, err := b.countJobs(ctx, fmt.Sprintf("after revision %d", rev), rev)
 		if err != nil {
 			return err
 		}
-		log.Printf("Revision %d of %d releases settled in %.1f s: %.1f writes per release %v; %d Jobs %v and %d completed pods in the cluster",
-			rev, n, took.Seconds(), r.WritesPerRelease, verbsAndConflicts(r.Requests), left.Jobs, left.JobsByComponent, left.CompletedPods)
+		log.Printf("Revision %d of %d releases settled in %.1f s: %.1f writes per release %v; %d Jobs %v and %d completed pods in the cluster; operator CPU %.1f s, %.0f GCs, RSS %.1f MiB",
+			rev, n, took.Seconds(), r.WritesPerRelease, verbsAndConflicts(r.Requests), left.Jobs, left.JobsByComponent, left.CompletedPods,
+			r.Controller.CPUSeconds, r.Controller.GCs, r.RSSMiB)
 		res.Left = append(res.Left, left)
 	}
 	if err := b.memory(n, fmt.Sprintf("after %d revisions with Jobs", plan.revisions+1)); err != nil {
@@ -305,10 +312,10 @@ func (r *jobsResult) summary() string {
 		limit = fmt.Sprintf("revisionHistoryLimit %d", r.HistoryLimit)
 	}
 	fmt.Fprintf(&b, "\n## Revisions with Jobs: %d releases with a backup and a migration, %d revisions after the first, %s\n\n", r.Releases, r.Revisions, limit)
-	b.WriteString("| revision | all settled after (s) | operator writes per release | requests by verb | passes per release | load |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| revision | all settled after (s) | operator writes per release | requests by verb | passes per release | operator CPU (s) | GCs | RSS (MiB) | load |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.PerRound {
-		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %s | %.1f | %s |\n", p.Revision, p.SettledSeconds, p.WritesPerRelease, verbsAndConflicts(p.Requests),
-			p.Controller.Reconciles/float64(r.Releases), p.Load)
+		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %s | %.1f | %.1f | %.0f | %.1f | %s |\n", p.Revision, p.SettledSeconds, p.WritesPerRelease, verbsAndConflicts(p.Requests),
+			p.Controller.Reconciles/float64(r.Releases), p.Controller.CPUSeconds, p.Controller.GCs, p.RSSMiB, p.Load)
 	}
 	b.WriteString("\n| when | revisions per release | Jobs left | by component | completed pods left |\n|---|---|---|---|---|\n")
 	for _, l := range r.Left {

@@ -256,6 +256,21 @@ func (m metricSet) histogram(name string, match map[string]string) (sum, count f
 	return sum, count
 }
 
+// summaryCount is the observation count of a summary's series.
+func (m metricSet) summaryCount(name string) float64 {
+	f := m[name]
+	if f == nil {
+		return 0
+	}
+	var count float64
+	for _, mt := range f.Metric {
+		if mt.Summary != nil {
+			count += float64(mt.Summary.GetSampleCount())
+		}
+	}
+	return count
+}
+
 // controllerDelta is what the release controller did between two scrapes.
 type controllerDelta struct {
 	Reconciles float64 `json:"reconciles"`
@@ -263,6 +278,11 @@ type controllerDelta struct {
 	// release waited in the work queue before a worker took it.
 	MeanReconcileMs float64 `json:"meanReconcileMs"`
 	MeanQueueWaitMs float64 `json:"meanQueueWaitMs"`
+	// CPUSeconds is the operator process's CPU time (process_cpu_seconds_total) and GCs
+	// its garbage collections (go_gc_duration_seconds' count): what the collector's
+	// pacing costs.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	GCs        float64 `json:"gcs"`
 }
 
 func deltaController(before, after metricSet) controllerDelta {
@@ -272,7 +292,11 @@ func deltaController(before, after metricSet) controllerDelta {
 	rs1, rc1 := after.histogram("controller_runtime_reconcile_time_seconds", ctrl)
 	qs0, qc0 := before.histogram("workqueue_queue_duration_seconds", queue)
 	qs1, qc1 := after.histogram("workqueue_queue_duration_seconds", queue)
-	d := controllerDelta{Reconciles: after.reconciles() - before.reconciles()}
+	d := controllerDelta{
+		Reconciles: after.reconciles() - before.reconciles(),
+		CPUSeconds: after.sum("process_cpu_seconds_total", nil) - before.sum("process_cpu_seconds_total", nil),
+		GCs:        after.summaryCount("go_gc_duration_seconds") - before.summaryCount("go_gc_duration_seconds"),
+	}
 	if rc1 > rc0 {
 		d.MeanReconcileMs = (rs1 - rs0) / (rc1 - rc0) * 1000
 	}
