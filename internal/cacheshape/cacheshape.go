@@ -15,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,8 +27,8 @@ import (
 
 // Options keep the operator small in a big cluster: child kinds are cached only when
 // they carry the operator's managed-by label, managedFields are dropped before objects
-// enter the cache, Deployments, ReplicaSets, Jobs and pods are trimmed, and Secrets are
-// never cached (nor read) at all. namespaces limits the cache to those namespaces; none
+// enter the cache, Deployments, ReplicaSets, Jobs and pods are trimmed, pods that ran to
+// completion are not cached, and Secrets are never cached (nor read) at all. namespaces limits the cache to those namespaces; none
 // caches every namespace.
 func Options(namespaces ...string) cache.Options {
 	owned := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{
@@ -38,6 +39,12 @@ func Options(namespaces ...string) cache.Options {
 		o.Transform = transform
 		return o
 	}
+	// A pod that ran to completion (a finished Job's, almost always: an API pod restarts)
+	// runs nothing and says nothing a pass needs: a Job's success is read from the Job,
+	// and a failed pod, whose words explain a failure, is kept. Two finished Jobs per
+	// revision leave such pods, two thirds of the pods at 1,000 releases.
+	pods := trimmed(TrimPod)
+	pods.Field = fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded))
 	opts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
@@ -45,7 +52,7 @@ func Options(namespaces ...string) cache.Options {
 			&appsv1.Deployment{}:         trimmed(TrimDeployment),
 			&appsv1.ReplicaSet{}:         trimmed(TrimReplicaSet),
 			&batchv1.Job{}:               trimmed(TrimJob),
-			&corev1.Pod{}:                trimmed(TrimPod),
+			&corev1.Pod{}:                pods,
 			&batchv1.CronJob{}:           owned,
 			&corev1.Service{}:            owned,
 			&discoveryv1.EndpointSlice{}: owned,

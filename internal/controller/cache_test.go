@@ -166,3 +166,36 @@ var _ = Describe("Objects read from the cache", func() {
 		Expect(stored.Spec.Template.Annotations).NotTo(HaveKey(cacheshape.TemplateHashAnnotation), "the cache's hash never reaches the API server")
 	})
 })
+
+var _ = Describe("Pods in the cache", func() {
+	It("leave it once they ran to completion; a failed pod stays, its words explain the failure", func() {
+		h := newHarness()
+		pod := func(name string) *corev1.Pod {
+			p := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns, Labels: map[string]string{
+					deployv1alpha1.LabelManagedBy: deployv1alpha1.ManagedBy,
+				}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "example"}}},
+			}
+			Expect(k8sClient.Create(ctx, p)).To(Succeed())
+			return p
+		}
+		// Status as a kubelet would write it: none runs in envtest.
+		finish := func(p *corev1.Pod, phase corev1.PodPhase) {
+			p.Status = corev1.PodStatus{Phase: phase}
+			Expect(k8sClient.Status().Update(ctx, p)).To(Succeed())
+		}
+		cached := func(p *corev1.Pod) error {
+			return informers.Get(ctx, client.ObjectKeyFromObject(p), &corev1.Pod{})
+		}
+		done, failed := pod(h.name+"-done"), pod(h.name+"-failed")
+		Expect(cached(done)).To(Succeed(), "a pending pod is cached")
+
+		finish(done, corev1.PodSucceeded)
+		finish(failed, corev1.PodFailed)
+		Eventually(func() bool { return apierrors.IsNotFound(cached(done)) }).WithTimeout(10*time.Second).Should(BeTrue(),
+			"a pod that ran to completion leaves the cache")
+		Expect(cached(failed)).To(Succeed(), "a failed pod stays")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(done), &corev1.Pod{})).To(Succeed(), "the pod itself is still in the API")
+	})
+})

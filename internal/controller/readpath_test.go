@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilwait "k8s.io/apimachinery/pkg/util/wait"
@@ -115,19 +117,35 @@ func (w *cacheSyncingStatusWriter) Patch(ctx context.Context, obj client.Object,
 }
 
 // cachedKinds are the kinds the reconciler reads through the cache, each with the label
-// selector the cache holds them by (nil: every object of the kind).
-func cachedKinds() map[schema.GroupVersionKind]labels.Selector {
-	kinds := map[schema.GroupVersionKind]labels.Selector{
-		deployv1alpha1.GroupVersion.WithKind("SoftFactoryRelease"): nil,
+// and field selectors the cache holds them by (nil: every object of the kind).
+func cachedKinds() map[schema.GroupVersionKind]cache.ByObject {
+	kinds := map[schema.GroupVersionKind]cache.ByObject{
+		deployv1alpha1.GroupVersion.WithKind("SoftFactoryRelease"): {},
 	}
 	for obj, by := range cacheshape.Options().ByObject {
 		gvk, err := apiutil.GVKForObject(obj, scheme)
 		if err != nil {
 			panic(err)
 		}
-		kinds[gvk] = by.Label
+		kinds[gvk] = by
 	}
 	return kinds
+}
+
+// cacheHolds says whether the cache selects obj as written: its labels, and for a pod
+// the one field the cache selects pods by (its phase).
+func cacheHolds(by cache.ByObject, obj client.Object) bool {
+	if by.Label != nil && !by.Label.Matches(labels.Set(obj.GetLabels())) {
+		return false
+	}
+	if by.Field == nil {
+		return true
+	}
+	set := fields.Set{}
+	if p, ok := obj.(*corev1.Pod); ok {
+		set["status.phase"] = string(p.Status.Phase)
+	}
+	return by.Field.Matches(set)
 }
 
 // awaitCache returns once the cache holds obj as written (at its resourceVersion or
@@ -138,11 +156,11 @@ func awaitCache(ctx context.Context, obj client.Object, deleted bool) error {
 	if err != nil {
 		return err
 	}
-	selector, cached := cachedKinds()[gvk]
+	by, cached := cachedKinds()[gvk]
 	if !cached {
 		return nil
 	}
-	held := deleted || selector == nil || selector.Matches(labels.Set(obj.GetLabels()))
+	held := deleted || cacheHolds(by, obj)
 	written := obj.GetResourceVersion()
 	key := client.ObjectKeyFromObject(obj)
 	var last string

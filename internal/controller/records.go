@@ -235,6 +235,12 @@ func (s *releaseScope) observeMigrationPods(m *deployv1alpha1.StepRecord) {
 	if job == nil || m.ContainerStarted {
 		return
 	}
+	// A pod that ran to completion leaves the cache (cacheshape), but the Job counts it: a
+	// container ran even when the Job still failed (its deadline passed as the pod ended).
+	if job.Status.Succeeded > 0 {
+		m.ContainerStarted, m.PodReason = true, ""
+		return
+	}
 	for _, p := range s.podsOfJob(job) {
 		if containerStarted(p) {
 			m.ContainerStarted, m.PodReason = true, ""

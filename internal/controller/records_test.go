@@ -226,6 +226,28 @@ var _ = Describe("The records of a revision's steps", func() {
 		Expect(h.job(h.name+"-backup-"+rev3)).NotTo(BeNil(), "the newer spec goes ahead once blue serves again")
 	})
 
+	It("counts a migration as run when its Job counted a pod that ran to completion, though the Job then failed", func() {
+		r := h.release(imageV1)
+		r.Spec.Rollback.RestoreDatabase = true
+		h.releaseFirst(r)
+		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
+		h.settle()
+		rev := h.get().Status.CurrentRevision
+		h.finishJob(h.name+"-backup-"+rev, true)
+		h.settle()
+		migrate := h.name + "-migrate-" + rev
+		By("the Job controller counting a pod that succeeded (gone from the cache) as the deadline passed")
+		j := h.job(migrate)
+		j.Status.Succeeded = 1
+		Expect(k8sClient.Status().Update(ctx, j)).To(Succeed())
+		h.failJobAtDeadline(migrate)
+		h.settle()
+
+		Expect(h.recordOf(rev).Migration.ContainerStarted).To(BeTrue(), "the migration ran: the Job counted its pod")
+		Expect(h.condition(deployv1alpha1.ConditionDegraded).Reason).To(Equal(deployv1alpha1.ReasonMigrationFailed),
+			"not MigrationNeverRan: the database may have changed")
+	})
+
 	It("leaves the database alone when the migration failed before its container ever ran", func() {
 		r := h.release(imageV1)
 		r.Spec.Rollback.RestoreDatabase = true
