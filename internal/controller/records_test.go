@@ -226,16 +226,22 @@ var _ = Describe("The records of a revision's steps", func() {
 		Expect(h.job(h.name+"-backup-"+rev3)).NotTo(BeNil(), "the newer spec goes ahead once blue serves again")
 	})
 
-	It("counts a migration as run when its Job counted a pod that ran to completion, though the Job then failed", func() {
+	// migrateWithRestoreOptedIn takes a release that opted in to the restore to a second
+	// image, past its backup, to its migration Job (not yet run), and names both.
+	migrateWithRestoreOptedIn := func() (rev, migrate string) {
 		r := h.release(imageV1)
 		r.Spec.Rollback.RestoreDatabase = true
 		h.releaseFirst(r)
 		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
 		h.settle()
-		rev := h.get().Status.CurrentRevision
+		rev = h.get().Status.CurrentRevision
 		h.finishJob(h.name+"-backup-"+rev, true)
 		h.settle()
-		migrate := h.name + "-migrate-" + rev
+		return rev, h.name + "-migrate-" + rev
+	}
+
+	It("counts a migration as run when its Job counted a pod that ran to completion, though the Job then failed", func() {
+		rev, migrate := migrateWithRestoreOptedIn()
 		By("the Job controller counting a pod that succeeded (gone from the cache) as the deadline passed")
 		j := h.job(migrate)
 		j.Status.Succeeded = 1
@@ -249,15 +255,7 @@ var _ = Describe("The records of a revision's steps", func() {
 	})
 
 	It("leaves the database alone when the migration failed before its container ever ran", func() {
-		r := h.release(imageV1)
-		r.Spec.Rollback.RestoreDatabase = true
-		h.releaseFirst(r)
-		h.update(func(r *deployv1alpha1.SoftFactoryRelease) { r.Spec.Image = imageV2 })
-		h.settle()
-		rev := h.get().Status.CurrentRevision
-		h.finishJob(h.name+"-backup-"+rev, true)
-		h.settle()
-		migrate := h.name + "-migrate-" + rev
+		_, migrate := migrateWithRestoreOptedIn()
 		h.runJobPod(migrate, false, "ImagePullBackOff", `Back-off pulling image "registry.example.com/softfactory:1.4.2"`)
 		h.settle()
 		By("the Job controller failing the Job at its deadline and deleting its pod")
