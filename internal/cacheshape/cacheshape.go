@@ -28,8 +28,8 @@ import (
 // Options keep the operator small in a big cluster: child kinds are cached only when
 // they carry the operator's managed-by label, managedFields are dropped before objects
 // enter the cache, Deployments, ReplicaSets, Jobs and pods are trimmed, pods that ran to
-// completion are not cached, and Secrets are never cached (nor read) at all. namespaces limits the cache to those namespaces; none
-// caches every namespace.
+// completion are not cached, and Secrets are never cached (nor read) at all. namespaces
+// limits the cache to those namespaces; none caches every namespace.
 func Options(namespaces ...string) cache.Options {
 	owned := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{
 		deployv1alpha1.LabelManagedBy: deployv1alpha1.ManagedBy,
