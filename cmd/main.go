@@ -21,6 +21,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -123,6 +124,12 @@ func main() {
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	// Go samples allocations for heap profiles whether or not anyone asks for one, and
+	// keeps a table of the stacks it sampled (2 MiB after a few revisions). Only the pprof
+	// endpoint reads it.
+	if pprofAddr == "" {
+		goruntime.MemProfileRate = 0
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	// A soft limit at 90% of the container's lets the collector work harder near the
 	// limit rather than the kernel kill the pod for garbage not yet collected.
@@ -214,6 +221,10 @@ func main() {
 
 	if err := mgr.Add(startupGarbage(memlimit.ReleaseStartupGarbage(mgr.GetCache().WaitForCacheSync))); err != nil {
 		setupLog.Error(err, "Failed to add the start-up garbage collection")
+		os.Exit(1)
+	}
+	if err := mgr.Add(memlimit.NewIdleRelease()); err != nil {
+		setupLog.Error(err, "Failed to add the idle memory release")
 		os.Exit(1)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
