@@ -73,6 +73,11 @@ const (
 	// ProgressStartedAnnotation, on a colour's Deployment, holds when it got its current
 	// revision; progressDeadlineSeconds counts from there.
 	ProgressStartedAnnotation = "deploy.softfactory.io/progress-started-at"
+	// EndpointsRequestedAnnotation, on the preview Service, holds the revision for which
+	// the operator asked the EndpointSlice controller to compute the Service's endpoints
+	// again: its target colour was fully available but not listed ready for a while.
+	// Once per revision.
+	EndpointsRequestedAnnotation = "deploy.softfactory.io/endpoints-requested-for"
 	// SpecHashAnnotation, on every object the operator writes from a builder, holds a
 	// hash of what it wants the object to be, so a pass compares one string instead of a
 	// spec the API server has defaulted, and a settled release costs no write.

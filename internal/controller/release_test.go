@@ -96,6 +96,12 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
 		Expect(h.get().ResourceVersion).To(Equal(version), "progress alone is not written within progressReportInterval of the last write")
 		Expect(h.condition(deployv1alpha1.ConditionGreenAvailable).Reason).To(Equal(deployv1alpha1.ReasonProgressing))
+		Expect(res.RequeueAfter).To(Equal(previewEndpointsGrace), "the gate looks again when the EndpointSlice controller's grace is over")
+
+		h.clock.Step(res.RequeueAfter)
+		res = h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("blue"), "asking for the endpoints again does not open the gate")
+		Expect(h.service(h.name + "-preview").Annotations).To(HaveKeyWithValue(deployv1alpha1.EndpointsRequestedAnnotation, rev2))
 		Expect(res.RequeueAfter).To(BeNumerically(">", 0))
 		Expect(res.RequeueAfter).To(BeNumerically("<=", progressReportInterval), "the held report is written by a pass at the end of the interval")
 
@@ -138,6 +144,69 @@ var _ = Describe("A SoftFactory release", func() {
 		Expect(h.activeSelectorColor()).To(Equal("green"))
 		Expect(h.deployment(deployv1alpha1.Green).Status.ReadyReplicas).To(BeZero())
 		Expect(h.condition(deployv1alpha1.ConditionGreenAvailable).Message).To(ContainSubstring("2/2 replicas ready and 2 ready endpoints"))
+	})
+
+	It("asks for the preview's endpoints again, once per revision, when green stays fully available but not listed ready past the grace", func() {
+		h.releaseFirst(h.release(imageV1))
+		rev2 := h.startSecond(imageV2)
+		requested := func() string {
+			return h.service(h.name + "-preview").Annotations[deployv1alpha1.EndpointsRequestedAnnotation]
+		}
+
+		By("asking nothing while green's pods start")
+		h.setReplicaSetReady(deployv1alpha1.Green, 1)
+		h.settle()
+		Expect(requested()).To(BeEmpty())
+
+		By("asking nothing within the grace after green's ReplicaSet is fully available")
+		h.setReplicaSetReady(deployv1alpha1.Green, 2)
+		res := h.settle()
+		Expect(requested()).To(BeEmpty())
+		Expect(res.RequeueAfter).To(Equal(previewEndpointsGrace))
+		h.clock.Step(previewEndpointsGrace / 2)
+		res = h.settle()
+		Expect(requested()).To(BeEmpty())
+		Expect(res.RequeueAfter).To(Equal(previewEndpointsGrace/2), "the grace counts from the pass that first saw the lag")
+
+		By("asking once the grace is over and the preview still lists none of green ready")
+		h.clock.Step(previewEndpointsGrace / 2)
+		h.settle()
+		Expect(requested()).To(Equal(rev2))
+		Expect(h.activeSelectorColor()).To(Equal("blue"), "the gate still waits for the endpoints")
+		before := h.client.writes.Load()
+		h.clock.Step(time.Second)
+		h.reconcile()
+		Expect(h.client.writes.Load()).To(Equal(before), "asked once per revision")
+
+		By("flipping once the EndpointSlice controller lists green ready")
+		// envtest runs no EndpointSlice controller: the test writes the preview's slice.
+		h.setEndpoints(deployv1alpha1.Green, 2)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+	})
+
+	It("does not ask for the preview's endpoints when they are listed ready within the grace", func() {
+		h.releaseFirst(h.release(imageV1))
+		h.startSecond(imageV2)
+		h.setReplicaSetReady(deployv1alpha1.Green, 2)
+		h.settle()
+		h.clock.Step(previewEndpointsGrace - time.Millisecond)
+		h.setEndpoints(deployv1alpha1.Green, 2)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+		h.clock.Step(time.Second)
+		h.settle()
+		Expect(h.service(h.name + "-preview").Annotations).NotTo(HaveKey(deployv1alpha1.EndpointsRequestedAnnotation))
+	})
+
+	It("does not ask for the preview's endpoints when they are listed ready with green's pods", func() {
+		h.releaseFirst(h.release(imageV1))
+		h.startSecond(imageV2)
+		h.setEndpoints(deployv1alpha1.Green, 2)
+		h.setReplicaSetReady(deployv1alpha1.Green, 2)
+		h.settle()
+		Expect(h.activeSelectorColor()).To(Equal("green"))
+		Expect(h.service(h.name + "-preview").Annotations).NotTo(HaveKey(deployv1alpha1.EndpointsRequestedAnnotation))
 	})
 
 	It("does not migrate when the backup failed, and keeps blue serving", func() {

@@ -71,6 +71,8 @@ type SoftFactoryReleaseReconciler struct {
 	deletedJobs deletedJobs
 	// retryNotices announces a refused retry annotation once, not on every pass.
 	retryNotices retryNotices
+	// endpointsLag times how long the preview's endpoints lag a fully available target.
+	endpointsLag endpointsLag
 }
 
 // conflictRetryDelay is how soon a pass whose status write lost an optimistic-lock race

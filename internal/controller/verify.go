@@ -12,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 	"github.com/softfactory/release-operator/internal/cacheshape"
@@ -26,6 +27,7 @@ func (r *SoftFactoryReleaseReconciler) reconcileTargetAvailability(ctx context.C
 	s.targetAvailability = s.measureTargetAvailability()
 	switch s.targetAvailability.phase {
 	case targetAvailable:
+		r.endpointsLag.forget(client.ObjectKeyFromObject(s.release))
 		return next(), nil
 	case targetDeadlineExceeded:
 		a := s.targetAvailability
@@ -45,6 +47,8 @@ func (r *SoftFactoryReleaseReconciler) reconcileTargetAvailability(ctx context.C
 			return wait(), r.applyFailurePolicy(ctx, s)
 		}
 		return waitFor(s.targetAvailability.deadline.Sub(s.now)), nil
+	case targetWaitingForEndpoints:
+		return r.awaitPreviewEndpoints(ctx, s)
 	default:
 		// The Deployment and EndpointSlice watches wake the release when this changes;
 		// the requeue only makes sure the deadline is noticed.

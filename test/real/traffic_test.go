@@ -51,6 +51,7 @@ var _ = Describe("Traffic on a real cluster", func() {
 		w := watchTraffic(ctx, ns, r)
 		load := startLoad("five flips, no Job", url)
 		var each, previewLag []time.Duration
+		asked := 0 // flips in which the gate asked for the preview's endpoints again
 		for i := 1; i <= flips; i++ {
 			updateRelease(ctx, key, func(r *deployv1alpha1.SoftFactoryRelease) {
 				r.Spec.Backup, r.Spec.Migration = nil, nil
@@ -64,12 +65,18 @@ var _ = Describe("Traffic on a real cluster", func() {
 			if !previewReady.IsZero() {
 				previewLag = append(previewLag, previewReady.Sub(available))
 			}
+			preview := &corev1.Service{}
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: r.PreviewServiceName()}, preview)).To(Succeed())
+			if preview.Annotations[deployv1alpha1.EndpointsRequestedAnnotation] == r.Status.CurrentRevision {
+				asked++
+			}
 		}
 		rep := load.Stop()
 		moved := slices.Sorted(slices.Values(each))
 		line := fmt.Sprintf("traffic moved (new ReplicaSet fully available -> active EndpointSlices list only its pods, ready), %d flips: "+
-			"median %s, max %s; each: %v; the preview Service listed them ready (the gate's evidence) %v after the ReplicaSet was available",
-			flips, moved[len(moved)/2].Round(time.Millisecond), moved[len(moved)-1].Round(time.Millisecond), roundAll(each), roundAll(previewLag))
+			"median %s, max %s; each: %v; the preview Service listed them ready (the gate's evidence) %v after the ReplicaSet was available; "+
+			"the gate asked for the preview's endpoints again in %d of %d flips",
+			flips, moved[len(moved)/2].Round(time.Millisecond), moved[len(moved)-1].Round(time.Millisecond), roundAll(each), roundAll(previewLag), asked, flips)
 		AddReportEntry("traffic moved", line)
 		GinkgoWriter.Println(line)
 		recordTrafficReport(line)
