@@ -13,11 +13,13 @@ import (
 )
 
 // previewEndpointsGrace is how long the gate lets the EndpointSlice controller list a
-// fully available target colour ready on its own before asking it again. It usually
-// does so within a few tens of milliseconds of the ReplicaSet (0 to 41 ms on real pods,
-// docs/real-cluster.md); asking sooner would mostly write for nothing. When it does not,
-// it is waiting out its own 1 s retry, which a change of the Service cuts short.
-const previewEndpointsGrace = 50 * time.Millisecond
+// fully available target colour ready on its own before asking it again. On a quiet
+// cluster it does so within about 10 ms of the ReplicaSet on kwok (docs/benchmarks.md)
+// and within 41 ms on real pods (docs/real-cluster.md; usually before it), so a few
+// requests may be for slices already on their way, one write each. When it has not, it
+// is waiting out its own 1 s retry, which a change of the Service cuts short: the grace
+// is most of what such a flip then waits.
+const previewEndpointsGrace = 25 * time.Millisecond
 
 // awaitPreviewEndpoints holds the flip while the target colour is fully available but
 // the preview Service's EndpointSlices do not list it ready yet, and asks the
