@@ -26,24 +26,28 @@ type AllocSample struct {
 // IdlePolicy says when a release is worth it: a burst allocated at least MinBurst bytes,
 // and at least BurstPerLive times the live heap, since the last release (a forced
 // collection costs about one normal one, so a burst that already paid for several makes
-// it cheap), and the process allocated at most Quiet bytes in the last period (it is
-// idle: no pass runs, so memory given back will not be asked for again at once).
+// it cheap), and the last period allocated at most MinQuiet bytes or, if more, the live
+// heap divided by QuietPerLive: the process is idle, so memory given back will not be
+// asked for again at once.
 type IdlePolicy struct {
 	MinBurst     uint64
 	BurstPerLive uint64
-	Quiet        uint64
+	MinQuiet     uint64
+	QuietPerLive uint64
 }
 
-// DefaultIdlePolicy is the operator's. At rest the operator allocates some tens of KiB a
-// period (lease renewals, metrics scrapes); one pass of one release allocates hundreds.
-var DefaultIdlePolicy = IdlePolicy{MinBurst: 32 << 20, BurstPerLive: 2, Quiet: 1 << 20}
+// DefaultIdlePolicy is the operator's. A settled operator still allocates: each
+// /metrics scrape some hundreds of KiB (2.6-3.2 MiB in 5 s when scraped every second,
+// 100 releases); a revision of 100 releases allocates 50-120 MiB every 5 s.
+var DefaultIdlePolicy = IdlePolicy{MinBurst: 32 << 20, BurstPerLive: 2, MinQuiet: 4 << 20, QuietPerLive: 4}
 
 // Due reports whether to release now, given the sample at the last release, the one a
 // period ago and the current one.
 func (p IdlePolicy) Due(atRelease, previous, now AllocSample) bool {
 	sinceRelease := now.Allocated - atRelease.Allocated
 	lastPeriod := now.Allocated - previous.Allocated
-	return sinceRelease >= p.MinBurst && sinceRelease >= p.BurstPerLive*now.Live && lastPeriod <= p.Quiet
+	quiet := max(p.MinQuiet, now.Live/max(p.QuietPerLive, 1))
+	return sinceRelease >= p.MinBurst && sinceRelease >= p.BurstPerLive*now.Live && lastPeriod <= quiet
 }
 
 // IdleRelease samples the runtime every Period and, when Policy says so, calls Release.

@@ -9,7 +9,7 @@ import (
 )
 
 func TestIdlePolicyReleasesOnlyAfterABurstOnceQuiet(t *testing.T) {
-	p := IdlePolicy{MinBurst: 100, BurstPerLive: 2, Quiet: 10}
+	p := IdlePolicy{MinBurst: 100, BurstPerLive: 2, MinQuiet: 10, QuietPerLive: 4}
 	at := AllocSample{Allocated: 1000, Live: 40}
 	cases := []struct {
 		name          string
@@ -22,6 +22,9 @@ func TestIdlePolicyReleasesOnlyAfterABurstOnceQuiet(t *testing.T) {
 		{"quiet, a burst smaller than twice the live heap", AllocSample{Allocated: 1148}, AllocSample{Allocated: 1150, Live: 80}, false},
 		{"quiet, a burst of twice the live heap", AllocSample{Allocated: 1158}, AllocSample{Allocated: 1160, Live: 80}, true},
 		{"exactly the quiet allowance", AllocSample{Allocated: 1190}, AllocSample{Allocated: 1200, Live: 40}, true},
+		{"over the allowance of a small heap", AllocSample{Allocated: 1189}, AllocSample{Allocated: 1200, Live: 40}, false},
+		{"within a quarter of a large live heap", AllocSample{Allocated: 1300}, AllocSample{Allocated: 1320, Live: 80}, true},
+		{"over a quarter of a large live heap", AllocSample{Allocated: 1299}, AllocSample{Allocated: 1320, Live: 80}, false},
 	}
 	for _, c := range cases {
 		if got := p.Due(at, c.previous, c.now); got != c.wantRelease {
@@ -54,7 +57,7 @@ func TestIdleReleaseReleasesOncePerBurst(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	r := IdleRelease{Period: time.Millisecond, Policy: IdlePolicy{MinBurst: 100, BurstPerLive: 2, Quiet: 5}, Sample: sample, Release: release}
+	r := IdleRelease{Period: time.Millisecond, Policy: IdlePolicy{MinBurst: 100, BurstPerLive: 2, MinQuiet: 5, QuietPerLive: 4}, Sample: sample, Release: release}
 	go func() { _ = r.Start(ctx); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
