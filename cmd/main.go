@@ -223,10 +223,6 @@ func main() {
 		setupLog.Error(err, "Failed to add the start-up garbage collection")
 		os.Exit(1)
 	}
-	if err := mgr.Add(memlimit.NewIdleRelease()); err != nil {
-		setupLog.Error(err, "Failed to add the idle memory release")
-		os.Exit(1)
-	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "Failed to set up health check")
 		os.Exit(1)
