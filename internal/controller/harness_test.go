@@ -236,14 +236,15 @@ func (h *harness) setReady(c deployv1alpha1.Color, ready int32) {
 	Expect(k8sClient.Status().Update(ctx, d)).To(Succeed())
 }
 
-// setReplicaSetReady plays the Deployment and ReplicaSet controllers up to the moment
+// setGreenReplicaSetReady plays the Deployment and ReplicaSet controllers up to the moment
 // before the Deployment reports its pods ready: the Deployment has seen its spec and
-// made a ReplicaSet of its template, and the ReplicaSet has ready of its pods ready.
+// made a ReplicaSet of its template, and the ReplicaSet has ready of its pods ready (green:
+// every spec that needs this moment releases its second revision there).
 // envtest runs neither controller. The reconciler matches the two templates by the hashes
 // the cache keeps of them (cacheshape).
-func (h *harness) setReplicaSetReady(c deployv1alpha1.Color, ready int32) {
+func (h *harness) setGreenReplicaSetReady(ready int32) {
 	GinkgoHelper()
-	d := h.deployment(c)
+	d := h.deployment(deployv1alpha1.Green)
 	Expect(d).NotTo(BeNil())
 	want := ptr.Deref(d.Spec.Replicas, 1)
 	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want}

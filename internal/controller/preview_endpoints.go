@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -46,14 +45,13 @@ func (r *SoftFactoryReleaseReconciler) awaitPreviewEndpoints(ctx context.Context
 		// The slice's event usually wakes the release first; this pass is the fallback.
 		return stepResult{requeueAfter: previewEndpointsGrace - lag}, nil
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"annotations": map[string]string{deployv1alpha1.EndpointsRequestedAnnotation: s.revision},
-	}})
-	if err != nil {
-		return wait(), err
-	}
 	patched := svc.DeepCopy()
-	if err := r.Patch(ctx, patched, client.RawPatch(types.MergePatchType, patch)); err != nil {
+	if patched.Annotations == nil {
+		patched.Annotations = map[string]string{}
+	}
+	patched.Annotations[deployv1alpha1.EndpointsRequestedAnnotation] = s.revision
+	// A merge patch of the annotation alone: it changes nothing else of the Service.
+	if err := r.Patch(ctx, patched, client.MergeFrom(svc)); err != nil {
 		return wait(), err
 	}
 	s.previewService = patched

@@ -134,12 +134,12 @@ var _ = Describe("A SoftFactory release", func() {
 		h.setEndpoints(deployv1alpha1.Green, 2)
 
 		By("keeping traffic on blue while the ReplicaSet has one of two pods ready")
-		h.setReplicaSetReady(deployv1alpha1.Green, 1)
+		h.setGreenReplicaSetReady(1)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("blue"))
 
 		By("flipping once it has both, while the Deployment's own status still counts none ready")
-		h.setReplicaSetReady(deployv1alpha1.Green, 2)
+		h.setGreenReplicaSetReady(2)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("green"))
 		Expect(h.deployment(deployv1alpha1.Green).Status.ReadyReplicas).To(BeZero())
@@ -154,12 +154,12 @@ var _ = Describe("A SoftFactory release", func() {
 		}
 
 		By("asking nothing while green's pods start")
-		h.setReplicaSetReady(deployv1alpha1.Green, 1)
+		h.setGreenReplicaSetReady(1)
 		h.settle()
 		Expect(requested()).To(BeEmpty())
 
 		By("asking nothing within the grace after green's ReplicaSet is fully available")
-		h.setReplicaSetReady(deployv1alpha1.Green, 2)
+		h.setGreenReplicaSetReady(2)
 		res := h.settle()
 		Expect(requested()).To(BeEmpty())
 		Expect(res.RequeueAfter).To(Equal(previewEndpointsGrace))
@@ -188,7 +188,7 @@ var _ = Describe("A SoftFactory release", func() {
 	It("does not ask for the preview's endpoints when they are listed ready within the grace", func() {
 		h.releaseFirst(h.release(imageV1))
 		h.startSecond(imageV2)
-		h.setReplicaSetReady(deployv1alpha1.Green, 2)
+		h.setGreenReplicaSetReady(2)
 		h.settle()
 		h.clock.Step(previewEndpointsGrace - time.Millisecond)
 		h.setEndpoints(deployv1alpha1.Green, 2)
@@ -203,7 +203,7 @@ var _ = Describe("A SoftFactory release", func() {
 		h.releaseFirst(h.release(imageV1))
 		h.startSecond(imageV2)
 		h.setEndpoints(deployv1alpha1.Green, 2)
-		h.setReplicaSetReady(deployv1alpha1.Green, 2)
+		h.setGreenReplicaSetReady(2)
 		h.settle()
 		Expect(h.activeSelectorColor()).To(Equal("green"))
 		Expect(h.service(h.name + "-preview").Annotations).NotTo(HaveKey(deployv1alpha1.EndpointsRequestedAnnotation))
