@@ -122,6 +122,7 @@ func (r *SoftFactoryReleaseReconciler) Reconcile(ctx context.Context, req ctrl.R
 			forgetRelease(req.Namespace, req.Name)
 			r.statusWrites.Forget(req.NamespacedName)
 			r.progressReports.Forget(req.NamespacedName)
+			r.endpointsLag.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
