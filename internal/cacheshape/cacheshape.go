@@ -17,6 +17,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -27,8 +28,9 @@ import (
 
 // Options keep the operator small in a big cluster: child kinds are cached only when
 // they carry the operator's managed-by label, managedFields are dropped before objects
-// enter the cache, Deployments, ReplicaSets, Jobs and pods are trimmed, pods that ran to
-// completion are not cached, and Secrets are never cached (nor read) at all. namespaces
+// enter the cache, Deployments, ReplicaSets, Jobs and pods are trimmed, the strings
+// cached objects repeat are shared (Intern), pods that ran to completion are not cached,
+// and Secrets are never cached (nor read) at all. namespaces
 // limits the cache to those namespaces; none caches every namespace.
 func Options(namespaces ...string) cache.Options {
 	owned := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{
@@ -36,7 +38,7 @@ func Options(namespaces ...string) cache.Options {
 	})}
 	trimmed := func(transform func(any) (any, error)) cache.ByObject {
 		o := owned
-		o.Transform = transform
+		o.Transform = then(transform, Intern)
 		return o
 	}
 	// A pod that ran to completion (a finished Job's, almost always: an API pod restarts)
@@ -46,7 +48,7 @@ func Options(namespaces ...string) cache.Options {
 	pods := trimmed(TrimPod)
 	pods.Field = fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded))
 	opts := cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: then(cache.TransformStripManagedFields(), Intern),
 		ByObject: map[client.Object]cache.ByObject{
 			// ReplicaSets and pods carry their pod template's labels, managed-by among them.
 			&appsv1.Deployment{}:         trimmed(TrimDeployment),
@@ -65,6 +67,19 @@ func Options(namespaces ...string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// then is the transform that applies each step in turn.
+func then(steps ...toolscache.TransformFunc) toolscache.TransformFunc {
+	return func(obj any) (any, error) {
+		for _, step := range steps {
+			var err error
+			if obj, err = step(obj); err != nil {
+				return nil, err
+			}
+		}
+		return obj, nil
+	}
 }
 
 // ClientOptions keep PrometheusRules out of the client's cache: a cache entry (ByObject)
