@@ -19,7 +19,9 @@
 # fake nodes (110 pods fit on each); BENCH_COMPONENT_QPS=default keeps the
 # controller-manager's and scheduler's default API rate limits (hack/bench/cluster-up.sh);
 # BENCH_OPERATOR=path runs that operator binary instead of building ./cmd (to compare
-# builds; the recorded commit is then the checkout's, not the binary's).
+# builds; the recorded commit is then the checkout's, not the binary's); BENCH_CLUSTER
+# names the cluster, so that two runs of one profile can share the machine (their times
+# then say little; their memory figures still hold).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +39,7 @@ case "$profile" in
     exit 2
     ;;
 esac
-name=softfactory-bench-$profile
+name=${BENCH_CLUSTER:-softfactory-bench-$profile}
 out=${BENCH_OUT:-$repo/.cache/bench/$profile}
 export KWOK_WORKDIR=${KWOK_WORKDIR:-$repo/.cache/kwok}
 mkdir -p "$out"

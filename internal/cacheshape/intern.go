@@ -27,9 +27,10 @@ import (
 // safe: a read from the cache deep-copies the structs and maps, and shares the strings
 // whether interned or not.
 //
-// What is never interned: resource versions, IP addresses and container IDs, unique to
-// one object and referred to by none, and strings longer than internMaxLen (messages,
-// mostly), which rarely repeat. An object's own name and UID are interned only where
+// A table entry costs about as much as the string it shares, so what is interned is
+// what repeats. Never: resource versions, IP addresses and container IDs, unique to one
+// object and referred to by none; messages that name the object's own children (a
+// Deployment's, a release's); strings longer than internMaxLen. An object's own name and UID are interned only where
 // other cached objects refer to it by them (owners, and Jobs, which the release's status
 // names): a pod's or an EndpointSlice's would only fill the table.
 
@@ -101,7 +102,7 @@ func (t *internTable) of(s string) string {
 	}
 	t.recent[shared] = shared
 	if len(t.recent) >= internGeneration {
-		t.older, t.recent = t.recent, make(map[string]string, len(t.recent))
+		t.older, t.recent = t.recent, map[string]string{}
 	}
 	return shared
 }
@@ -130,13 +131,41 @@ func (t *internTable) stringMap(m map[string]string) map[string]string {
 	return out
 }
 
+// repeatedAnnotations are the annotations whose values other cached objects hold too
+// (the revision and the backup file are in the release's status, a template's hash and
+// revision on its ReplicaSets). Other values are mostly times (promoted-at, scale-down-
+// at, the EndpointSlice controller's trigger time), new with every change.
+var repeatedAnnotations = map[string]bool{
+	deployv1alpha1.RevisionAnnotation:           true,
+	"deploy.softfactory.io/backup-file":         true,
+	TemplateHashAnnotation:                      true,
+	"deployment.kubernetes.io/revision":         true,
+	"deployment.kubernetes.io/desired-replicas": true,
+	"deployment.kubernetes.io/max-replicas":     true,
+}
+
+// annotations is m rebuilt with shared keys, and shared values where they repeat.
+func (t *internTable) annotations(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if repeatedAnnotations[k] {
+			v = t.of(v)
+		}
+		out[t.of(k)] = v
+	}
+	return out
+}
+
 // meta interns what an object shares with others: namespace, labels, annotations,
 // owners and finalizers; never its resource version.
 func (t *internTable) meta(m *metav1.ObjectMeta) {
 	m.Namespace = t.of(m.Namespace)
 	m.GenerateName = t.of(m.GenerateName)
 	m.Labels = t.stringMap(m.Labels)
-	m.Annotations = t.stringMap(m.Annotations)
+	m.Annotations = t.annotations(m.Annotations)
 	for i := range m.OwnerReferences {
 		o := &m.OwnerReferences[i]
 		o.APIVersion, o.Kind, o.Name = t.of(o.APIVersion), t.of(o.Kind), t.of(o.Name)
@@ -169,12 +198,12 @@ func (t *internTable) selector(s *metav1.LabelSelector) {
 	}
 }
 
+// conditions interns a release's conditions but their messages, which name the
+// release's own objects.
 func (t *internTable) conditions(cs []metav1.Condition) {
 	for i := range cs {
 		c := &cs[i]
-		c.Type = t.of(c.Type)
-		c.Status = shared(t, c.Status)
-		c.Reason, c.Message = t.of(c.Reason), t.of(c.Message)
+		c.Type, c.Status, c.Reason = t.of(c.Type), shared(t, c.Status), t.of(c.Reason)
 	}
 }
 
@@ -221,8 +250,7 @@ func (t *internTable) replicaSet(rs *appsv1.ReplicaSet) {
 	t.selector(rs.Spec.Selector)
 	for i := range rs.Status.Conditions {
 		c := &rs.Status.Conditions[i]
-		c.Type, c.Status = shared(t, c.Type), shared(t, c.Status)
-		c.Reason, c.Message = t.of(c.Reason), t.of(c.Message)
+		c.Type, c.Status, c.Reason = shared(t, c.Type), shared(t, c.Status), t.of(c.Reason)
 	}
 }
 
@@ -231,10 +259,10 @@ func (t *internTable) deployment(d *appsv1.Deployment) {
 	t.meta(&d.Spec.Template.ObjectMeta)
 	t.selector(d.Spec.Selector)
 	t.containers(d.Spec.Template.Spec.Containers)
+	// Not the messages: each names the Deployment's own ReplicaSet.
 	for i := range d.Status.Conditions {
 		c := &d.Status.Conditions[i]
-		c.Type, c.Status = shared(t, c.Type), shared(t, c.Status)
-		c.Reason, c.Message = t.of(c.Reason), t.of(c.Message)
+		c.Type, c.Status, c.Reason = shared(t, c.Type), shared(t, c.Status), t.of(c.Reason)
 	}
 }
 
@@ -254,11 +282,6 @@ func (t *internTable) service(s *corev1.Service) {
 	spec.Selector = t.stringMap(spec.Selector)
 	spec.Type = shared(t, spec.Type)
 	spec.SessionAffinity = shared(t, spec.SessionAffinity)
-	// A Service's ClusterIP is decoded twice, in clusterIP and clusterIPs.
-	spec.ClusterIP = t.of(spec.ClusterIP)
-	for i := range spec.ClusterIPs {
-		spec.ClusterIPs[i] = t.of(spec.ClusterIPs[i])
-	}
 	for i := range spec.IPFamilies {
 		spec.IPFamilies[i] = shared(t, spec.IPFamilies[i])
 	}
@@ -312,7 +335,7 @@ func (t *internTable) release(r *deployv1alpha1.SoftFactoryRelease) {
 		h := &s.History[i]
 		h.Revision, h.Image, h.BackupFile = t.of(h.Revision), t.of(h.Image), t.of(h.BackupFile)
 		h.Color, h.Outcome = shared(t, h.Color), shared(t, h.Outcome)
-		h.Reason, h.Message = t.of(h.Reason), t.of(h.Message)
+		h.Reason = t.of(h.Reason)
 	}
 	for i := range s.Revisions {
 		rev := &s.Revisions[i]
@@ -326,7 +349,7 @@ func (t *internTable) release(r *deployv1alpha1.SoftFactoryRelease) {
 		}
 		for j := range rev.Retries {
 			x := &rev.Retries[j]
-			x.Request, x.Reason, x.Message = t.of(x.Request), t.of(x.Reason), t.of(x.Message)
+			x.Request, x.Reason = t.of(x.Request), t.of(x.Reason)
 		}
 	}
 }
@@ -336,5 +359,5 @@ func (t *internTable) step(s *deployv1alpha1.StepRecord) {
 		return
 	}
 	s.JobName, s.State, s.File = t.of(s.JobName), shared(t, s.State), t.of(s.File)
-	s.PodReason, s.Message = t.of(s.PodReason), t.of(s.Message)
+	s.PodReason = t.of(s.PodReason)
 }
