@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/softfactory/release-operator/api/v1alpha1"
 )
@@ -36,7 +35,7 @@ func childMeta(release, name string) metav1.ObjectMeta {
 		Annotations: map[string]string{deployv1alpha1.RevisionAnnotation: "3"},
 		OwnerReferences: []metav1.OwnerReference{{
 			APIVersion: "apps/v1", Kind: "ReplicaSet", Name: release + "-blue-7d9c5b",
-			UID: types.UID("2f1e7d0c-6b0a-4c57-9d0e-" + release), Controller: ptr.To(true),
+			UID: types.UID("2f1e7d0c-6b0a-4c57-9d0e-" + release), Controller: new(true),
 		}},
 	}
 }
@@ -175,17 +174,17 @@ func TestInternKeepsEveryValue(t *testing.T) {
 				Selector: map[string]string{deployv1alpha1.LabelColor: "green"}, Type: corev1.ServiceTypeClusterIP,
 				ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"}, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
 				SessionAffinity: corev1.ServiceAffinityNone,
-				Ports:           []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http"), AppProtocol: ptr.To("http")}},
+				Ports:           []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http"), AppProtocol: new("http")}},
 			},
 		}),
 		"endpointslice": decoded(t, &discoveryv1.EndpointSlice{
 			ObjectMeta:  childMeta("shop", "shop-abcde"),
 			AddressType: discoveryv1.AddressTypeIPv4,
 			Endpoints: []discoveryv1.Endpoint{{
-				Addresses: []string{"10.244.0.5"}, NodeName: ptr.To("kwok-node-3"), Zone: ptr.To("z"),
+				Addresses: []string{"10.244.0.5"}, NodeName: new("kwok-node-3"), Zone: new("z"),
 				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "team-a", Name: "shop-blue-7d9c5b-aaaaa"},
 			}},
-			Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To[int32](8080)}},
+			Ports: []discoveryv1.EndpointPort{{Name: new("http"), Protocol: new(corev1.ProtocolTCP), Port: new(int32(8080))}},
 		}),
 		"cronjob": decoded(t, &batchv1.CronJob{ObjectMeta: childMeta("shop", "shop-backup")}),
 		"release": &deployv1alpha1.SoftFactoryRelease{
