@@ -268,7 +268,6 @@ func (t *internTable) deployment(d *appsv1.Deployment) {
 
 func (t *internTable) job(j *batchv1.Job) {
 	t.referredMeta(&j.ObjectMeta)
-	t.selector(j.Spec.Selector)
 	for i := range j.Status.Conditions {
 		c := &j.Status.Conditions[i]
 		c.Type, c.Status = shared(t, c.Type), shared(t, c.Status)

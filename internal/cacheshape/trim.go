@@ -47,19 +47,31 @@ func TrimReplicaSet(obj any) (any, error) {
 }
 
 // TrimJob is the cache transform for the release's Jobs. A pass reads a Job's metadata
-// (name, labels, annotations, owner), status (its Complete or Failed condition) and, to
-// find its pods, its selector; the pod template, most of a Job's size (a backup Job
-// carries its whole script), goes. Jobs are only created from a builder, and deleted.
+// (name, labels, annotations, owner; its pods are found by their owner reference) and
+// status: the counters, the start and completion times, and the conditions it judges by
+// (Complete, Failed, and FailureTarget, which comes first). The spec goes, most of a
+// Job's size (a backup Job carries its whole script), and so do the conditions that
+// repeat those (SuccessCriteriaMet) and the uncounted pods. Jobs are only created from
+// a builder, and deleted. At 1,000 releases the cache holds 4,000 Jobs.
 func TrimJob(obj any) (any, error) {
 	j, ok := obj.(*batchv1.Job)
 	if !ok {
 		return obj, nil
 	}
 	j.ManagedFields = nil
-	j.Spec = batchv1.JobSpec{
-		Selector:              j.Spec.Selector,
-		BackoffLimit:          j.Spec.BackoffLimit,
-		ActiveDeadlineSeconds: j.Spec.ActiveDeadlineSeconds,
+	j.Spec = batchv1.JobSpec{}
+	st := &j.Status
+	var judged []batchv1.JobCondition
+	for _, c := range st.Conditions {
+		switch c.Type {
+		case batchv1.JobComplete, batchv1.JobFailed, batchv1.JobFailureTarget:
+			judged = append(judged, c)
+		}
+	}
+	j.Status = batchv1.JobStatus{
+		Conditions: judged,
+		StartTime:  st.StartTime, CompletionTime: st.CompletionTime,
+		Active: st.Active, Succeeded: st.Succeeded, Failed: st.Failed, Ready: st.Ready,
 	}
 	return j, nil
 }

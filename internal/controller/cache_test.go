@@ -19,16 +19,21 @@ import (
 )
 
 var _ = Describe("Jobs trimmed in the cache", func() {
-	It("keep their metadata, selector and status, and drop the pod template with its script", func() {
+	It("keep their metadata and the status a pass judges by, and drop the spec with its script", func() {
 		r := newHarness().release(imageV1)
 		j := buildBackupJob(r, "0123456789", "softfactory-0123456789-20261125T120000Z.dump")
 		j.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"batch.kubernetes.io/controller-uid": "u"}}
-		j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+		j.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue},
+		}
+		j.Status.Succeeded = 1
 		out, err := cacheshape.TrimJob(j)
 		Expect(err).NotTo(HaveOccurred())
 		trimmed := out.(*batchv1.Job)
-		Expect(trimmed.Spec.Template.Spec.Containers).To(BeEmpty())
-		Expect(trimmed.Spec.Selector).NotTo(BeNil())
+		Expect(trimmed.Spec).To(Equal(batchv1.JobSpec{}))
+		Expect(trimmed.Status.Conditions).To(ConsistOf(HaveField("Type", batchv1.JobComplete)))
+		Expect(trimmed.Status.Succeeded).To(BeEquivalentTo(1))
 		Expect(trimmed.Annotations).To(HaveKeyWithValue(backupFileAnnotation, "softfactory-0123456789-20261125T120000Z.dump"))
 		Expect(trimmed.Labels).To(HaveKeyWithValue(deployv1alpha1.LabelRevision, "0123456789"))
 		Expect(jobOutcome(trimmed)).To(Equal(jobSucceeded))
