@@ -35,6 +35,11 @@ type jobsPlan struct {
 	// historyLimit sets spec.revisionHistoryLimit when above 0 (the operator's default
 	// is 10): Jobs of revisions past it are the ones the operator deletes.
 	historyLimit int
+	// stopAfter, when above 0, starts no revision once this long has passed since the
+	// first create, and takes the end readings (idle, forced GC, fresh start) after the
+	// last revision that ran: at 1,000 releases ten revisions take more than two hours
+	// here.
+	stopAfter time.Duration
 }
 
 // What every release of the scenario refers to; on kwok nothing reads the database or
@@ -73,10 +78,13 @@ type jobsLeft struct {
 }
 
 type jobsResult struct {
-	Releases  int            `json:"releases"`
-	Revisions int            `json:"revisions"`
-	PerRound  []jobsRevision `json:"perRevision"`
-	Left      []jobsLeft     `json:"left"`
+	Releases  int `json:"releases"`
+	Revisions int `json:"revisions"`
+	// StoppedAfter is the last revision that ran when -jobs-stop-after cut the run
+	// short, else 0.
+	StoppedAfter int            `json:"stoppedAfter,omitempty"`
+	PerRound     []jobsRevision `json:"perRevision"`
+	Left         []jobsLeft     `json:"left"`
 	// RSS after a forced GC (pprof's heap profile with gc=1), beside the plain readings
 	// in results.memory.
 	RSSAfterGCMiB []memoryPoint `json:"rssAfterGC"`
@@ -169,7 +177,14 @@ func (b *bench) planJobs(ctx context.Context) error {
 	b.res.Creations = append(b.res.Creations, creation{Releases: n, Created: n, SettledSeconds: time.Since(created).Seconds()})
 	log.Printf("%d releases settled (revision 1), %s after the first create", n, time.Since(created).Round(time.Millisecond))
 
+	ran := 1
 	for rev := 2; rev <= plan.revisions+1; rev++ {
+		if plan.stopAfter > 0 && time.Since(created) > plan.stopAfter {
+			log.Printf("Stopping after revision %d of %d: -jobs-stop-after %s has passed", rev-1, plan.revisions+1, plan.stopAfter)
+			res.StoppedAfter = rev - 1
+			break
+		}
+		ran = rev
 		image := b.nextImage()
 		before, err := b.op.scrape()
 		if err != nil {
@@ -219,7 +234,7 @@ func (b *bench) planJobs(ctx context.Context) error {
 			r.Controller.CPUSeconds, r.Controller.GCs, r.RSSMiB)
 		res.Left = append(res.Left, left)
 	}
-	if err := b.memory(n, fmt.Sprintf("after %d revisions with Jobs", plan.revisions+1)); err != nil {
+	if err := b.memory(n, fmt.Sprintf("after %d revisions with Jobs", ran)); err != nil {
 		return err
 	}
 	if err := b.memoryAfterGC(n, "same process, forced GC"); err != nil {
@@ -234,7 +249,7 @@ func (b *bench) planJobs(ctx context.Context) error {
 	if err := b.memoryAfterGC(n, "fresh start, forced GC"); err != nil {
 		return err
 	}
-	left, err := b.countJobs(ctx, "at the end", plan.revisions+1)
+	left, err := b.countJobs(ctx, "at the end", ran)
 	if err != nil {
 		return err
 	}
@@ -313,6 +328,9 @@ func (r *jobsResult) summary() string {
 		limit = fmt.Sprintf("revisionHistoryLimit %d", r.HistoryLimit)
 	}
 	fmt.Fprintf(&b, "\n## Revisions with Jobs: %d releases with a backup and a migration, %d revisions after the first, %s\n\n", r.Releases, r.Revisions, limit)
+	if r.StoppedAfter > 0 {
+		fmt.Fprintf(&b, "Stopped after revision %d by -jobs-stop-after: the end readings are after it.\n\n", r.StoppedAfter)
+	}
 	b.WriteString("| revision | all settled after (s) | operator writes per release | requests by verb | passes per release | operator CPU (s) | GCs | RSS (MiB) | load |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.PerRound {
 		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %s | %.1f | %.1f | %.0f | %.1f | %s |\n", p.Revision, p.SettledSeconds, p.WritesPerRelease, verbsAndConflicts(p.Requests),

@@ -94,10 +94,12 @@ func main() {
 		plotCompare, plotCompareLabel           string
 		rounds, unrelatedPods, unrelatedSecrets int
 		jobsReleases, jobsRevisions, jobsLimit  int
+		jobsStopAfter                           time.Duration
 	)
 	flag.StringVar(&profileName, "profile", "smoke", "smoke (20 releases, CI), full (up to 1,000 releases and unrelated load) or jobs (releases with backup and migration Jobs through many revisions)")
 	flag.IntVar(&jobsReleases, "jobs-releases", 0, "with -profile jobs: override the number of releases (100)")
 	flag.IntVar(&jobsRevisions, "jobs-revisions", 0, "with -profile jobs: override the revisions each release goes through after its first (10)")
+	flag.DurationVar(&jobsStopAfter, "jobs-stop-after", 0, "with -profile jobs: start no revision after this long since the first create, and take the end readings (0: run every revision)")
 	flag.IntVar(&jobsLimit, "jobs-history-limit", 0, "with -profile jobs: set the releases' spec.revisionHistoryLimit (default: unset, the operator's 10)")
 	flag.StringVar(&cfg.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the benchmark cluster")
 	flag.StringVar(&cfg.operatorBin, "operator", "bin/manager", "the operator binary to run")
@@ -172,6 +174,7 @@ func main() {
 	}
 	if p.jobs != nil {
 		p.jobs.historyLimit = jobsLimit
+		p.jobs.stopAfter = jobsStopAfter
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
