@@ -78,6 +78,10 @@ const (
 	// again: its target colour was fully available but not listed ready for a while.
 	// Once per revision.
 	EndpointsRequestedAnnotation = "deploy.softfactory.io/endpoints-requested-for"
+	// BackupFileAnnotation, on a backup Job, names the dump it writes. The operator picks
+	// the name when it builds the Job, so it knows the file without reading any log, and a
+	// restarted operator reads it back from the Job it adopts.
+	BackupFileAnnotation = "deploy.softfactory.io/backup-file"
 	// SpecHashAnnotation, on every object the operator writes from a builder, holds a
 	// hash of what it wants the object to be, so a pass compares one string instead of a
 	// spec the API server has defaulted, and a settled release costs no write.

@@ -121,12 +121,20 @@ func (t *internTable) ptr(p *string) {
 // stringMap is m rebuilt with shared keys and values: assigning to an existing key keeps
 // the map's own copy of the key.
 func (t *internTable) stringMap(m map[string]string) map[string]string {
+	return t.rebuild(m, func(string) bool { return true })
+}
+
+// rebuild is m with shared keys, and shared values for the keys sharedValue names.
+func (t *internTable) rebuild(m map[string]string, sharedValue func(key string) bool) map[string]string {
 	if m == nil {
 		return nil
 	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {
-		out[t.of(k)] = t.of(v)
+		if sharedValue(k) {
+			v = t.of(v)
+		}
+		out[t.of(k)] = v
 	}
 	return out
 }
@@ -137,7 +145,7 @@ func (t *internTable) stringMap(m map[string]string) map[string]string {
 // at, the EndpointSlice controller's trigger time), new with every change.
 var repeatedAnnotations = map[string]bool{
 	deployv1alpha1.RevisionAnnotation:           true,
-	"deploy.softfactory.io/backup-file":         true,
+	deployv1alpha1.BackupFileAnnotation:         true,
 	TemplateHashAnnotation:                      true,
 	"deployment.kubernetes.io/revision":         true,
 	"deployment.kubernetes.io/desired-replicas": true,
@@ -146,17 +154,7 @@ var repeatedAnnotations = map[string]bool{
 
 // annotations is m rebuilt with shared keys, and shared values where they repeat.
 func (t *internTable) annotations(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		if repeatedAnnotations[k] {
-			v = t.of(v)
-		}
-		out[t.of(k)] = v
-	}
-	return out
+	return t.rebuild(m, func(key string) bool { return repeatedAnnotations[key] })
 }
 
 // meta interns what an object shares with others: namespace, labels, annotations,

@@ -122,7 +122,7 @@ func TestInternSharesAReleasesRecordsWithItsJobs(t *testing.T) {
 	const file = "shop-b98ae941a6-20261202T163216Z.dump"
 	job := decoded(t, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{
 		Name: "shop-backup-b98ae941a6", Namespace: "team-a",
-		Annotations: map[string]string{"deploy.softfactory.io/backup-file": file},
+		Annotations: map[string]string{deployv1alpha1.BackupFileAnnotation: file},
 	}})
 	rel := &deployv1alpha1.SoftFactoryRelease{Status: deployv1alpha1.SoftFactoryReleaseStatus{
 		LastBackup: &deployv1alpha1.BackupRecord{JobName: strings.Clone(job.Name), File: strings.Clone(file)},
@@ -130,7 +130,7 @@ func TestInternSharesAReleasesRecordsWithItsJobs(t *testing.T) {
 	}}
 	_, _ = Intern(job)
 	_, _ = Intern(rel)
-	if !sameMemory(rel.Status.LastBackup.File, job.Annotations["deploy.softfactory.io/backup-file"]) ||
+	if !sameMemory(rel.Status.LastBackup.File, job.Annotations[deployv1alpha1.BackupFileAnnotation]) ||
 		!sameMemory(rel.Status.History[0].BackupFile, rel.Status.LastBackup.File) {
 		t.Error("the backup file's name is kept more than once")
 	}

@@ -34,7 +34,7 @@ var _ = Describe("Jobs trimmed in the cache", func() {
 		Expect(trimmed.Spec).To(Equal(batchv1.JobSpec{}))
 		Expect(trimmed.Status.Conditions).To(ConsistOf(HaveField("Type", batchv1.JobComplete)))
 		Expect(trimmed.Status.Succeeded).To(BeEquivalentTo(1))
-		Expect(trimmed.Annotations).To(HaveKeyWithValue(backupFileAnnotation, "softfactory-0123456789-20261125T120000Z.dump"))
+		Expect(trimmed.Annotations).To(HaveKeyWithValue(deployv1alpha1.BackupFileAnnotation, "softfactory-0123456789-20261125T120000Z.dump"))
 		Expect(trimmed.Labels).To(HaveKeyWithValue(deployv1alpha1.LabelRevision, "0123456789"))
 		Expect(jobOutcome(trimmed)).To(Equal(jobSucceeded))
 	})

@@ -132,10 +132,10 @@ var _ = Describe("The contract step of an expand/contract migration", func() {
 		Expect(backups).To(HaveLen(1))
 		b := backups[0]
 		Expect(b.Name).To(Equal(h.get().ContractBackupJobName(rev2, 1)))
-		Expect(b.Annotations[backupFileAnnotation]).To(HavePrefix(h.name + "-" + rev2 + "-"))
-		Expect(b.Annotations[backupFileAnnotation]).To(HaveSuffix(backup.PreContractSuffix))
+		Expect(b.Annotations[deployv1alpha1.BackupFileAnnotation]).To(HavePrefix(h.name + "-" + rev2 + "-"))
+		Expect(b.Annotations[deployv1alpha1.BackupFileAnnotation]).To(HaveSuffix(backup.PreContractSuffix))
 		Expect(b.Spec.Template.Spec.Containers[0].Command).To(Equal(backup.BackupCommand()), "the pre-migration backup's script and verification")
-		Expect(h.recordOf(rev2).ContractBackup.File).To(Equal(b.Annotations[backupFileAnnotation]))
+		Expect(h.recordOf(rev2).ContractBackup.File).To(Equal(b.Annotations[deployv1alpha1.BackupFileAnnotation]))
 		Expect(contractReason()).To(Equal(deployv1alpha1.ReasonContractBackupRunning))
 
 		By("the backup verified: the contract Job runs as the migration does")
@@ -174,7 +174,7 @@ var _ = Describe("The contract step of an expand/contract migration", func() {
 		next := h.job(h.name + "-backup-" + rev3)
 		Expect(next).NotTo(BeNil())
 		Expect(next.Spec.Template.Spec.Containers[0].Env).To(ContainElement(And(
-			HaveField("Name", backup.EnvKeepFiles), HaveField("Value", ContainSubstring(b.Annotations[backupFileAnnotation])))))
+			HaveField("Name", backup.EnvKeepFiles), HaveField("Value", ContainSubstring(b.Annotations[deployv1alpha1.BackupFileAnnotation])))))
 	})
 
 	It("does not run the contract when its backup failed", func() {

@@ -17,11 +17,6 @@ import (
 	"github.com/softfactory/release-operator/internal/objecthash"
 )
 
-// backupFileAnnotation, on a backup Job, names the dump it writes. The operator picks the
-// name when it builds the Job, so it knows the file without reading any log, and a
-// restarted operator reads it back from the Job it adopts.
-const backupFileAnnotation = "deploy.softfactory.io/backup-file"
-
 // buildJob is the frame every Job of a release shares: deterministic name, labels,
 // no retries beyond backoffLimit, restricted pod security, no service account token
 // unless the user names a service account, and no TTL: a finished Job is the record
@@ -170,7 +165,7 @@ func buildPostgresJob(r *deployv1alpha1.SoftFactoryRelease, name, component, rev
 	}
 	applySchedulingOverrides(r, &pod)
 	job := buildJob(r, name, component, revision, backoffLimit, b.ActiveDeadlineSeconds, pod)
-	job.Annotations[backupFileAnnotation] = file
+	job.Annotations[deployv1alpha1.BackupFileAnnotation] = file
 	return job
 }
 

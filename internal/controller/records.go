@@ -44,7 +44,7 @@ func startedRecord(job *batchv1.Job, now time.Time) *deployv1alpha1.StepRecord {
 		JobName:   job.Name,
 		State:     deployv1alpha1.StepStarted,
 		StartedAt: &started,
-		File:      job.Annotations[backupFileAnnotation],
+		File:      job.Annotations[deployv1alpha1.BackupFileAnnotation],
 	}
 	recordJobOutcome(rec, job, now)
 	return rec

@@ -151,7 +151,7 @@ var _ = Describe("The records of a revision's steps", func() {
 		By("restoring the dump once blue is gone")
 		restores := h.jobs(deployv1alpha1.ComponentRestore)
 		Expect(restores).To(HaveLen(1))
-		Expect(restores[0].Annotations[backupFileAnnotation]).To(Equal(dump))
+		Expect(restores[0].Annotations[deployv1alpha1.BackupFileAnnotation]).To(Equal(dump))
 		Expect(h.recordOf(rev2).Restore.Job.State).To(Equal(deployv1alpha1.StepStarted))
 		h.finishJob(restores[0].Name, true)
 		h.settle()

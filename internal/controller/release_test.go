@@ -261,8 +261,8 @@ var _ = Describe("A SoftFactory release", func() {
 
 		restores := h.jobs(deployv1alpha1.ComponentRestore)
 		Expect(restores).To(HaveLen(1))
-		backupFile := h.job(h.name + "-backup-" + rev2).Annotations[backupFileAnnotation]
-		Expect(restores[0].Annotations[backupFileAnnotation]).To(Equal(backupFile))
+		backupFile := h.job(h.name + "-backup-" + rev2).Annotations[deployv1alpha1.BackupFileAnnotation]
+		Expect(restores[0].Annotations[deployv1alpha1.BackupFileAnnotation]).To(Equal(backupFile))
 		Expect(restores[0].Spec.Template.Spec.Containers[0].Env).To(ContainElement(corev1.EnvVar{Name: "BACKUP_FILE", Value: backupFile}))
 
 		h.finishJob(restores[0].Name, true)
