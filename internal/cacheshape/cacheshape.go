@@ -28,7 +28,8 @@ import (
 
 // Options keep the operator small in a big cluster: child kinds are cached only when
 // they carry the operator's managed-by label, managedFields are dropped before objects
-// enter the cache, Deployments, ReplicaSets, Jobs and pods are trimmed, the strings
+// enter the cache and so do annotations that are not the operator's (OwnAnnotations),
+// Deployments, ReplicaSets, Jobs and pods are trimmed, the strings
 // cached objects repeat are shared (Intern), pods that ran to completion are not cached,
 // and Secrets are never cached (nor read) at all. namespaces
 // limits the cache to those namespaces; none caches every namespace.
@@ -38,7 +39,7 @@ func Options(namespaces ...string) cache.Options {
 	})}
 	trimmed := func(transform func(any) (any, error)) cache.ByObject {
 		o := owned
-		o.Transform = then(transform, Intern)
+		o.Transform = then(transform, OwnAnnotations, Intern)
 		return o
 	}
 	// A pod that ran to completion (a finished Job's, almost always: an API pod restarts)
@@ -48,7 +49,7 @@ func Options(namespaces ...string) cache.Options {
 	pods := trimmed(TrimPod)
 	pods.Field = fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded))
 	opts := cache.Options{
-		DefaultTransform: then(cache.TransformStripManagedFields(), Intern),
+		DefaultTransform: then(cache.TransformStripManagedFields(), OwnAnnotations, Intern),
 		ByObject: map[client.Object]cache.ByObject{
 			// ReplicaSets and pods carry their pod template's labels, managed-by among them.
 			&appsv1.Deployment{}:         trimmed(TrimDeployment),

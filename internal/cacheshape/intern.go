@@ -141,15 +141,12 @@ func (t *internTable) rebuild(m map[string]string, sharedValue func(key string) 
 
 // repeatedAnnotations are the annotations whose values other cached objects hold too
 // (the revision and the backup file are in the release's status, a template's hash and
-// revision on its ReplicaSets). Other values are mostly times (promoted-at, scale-down-
-// at, the EndpointSlice controller's trigger time), new with every change.
+// revision on the colour's pods' labels). Other values are mostly times (promoted-at,
+// scale-down-at), new with every change; others' annotations are gone (OwnAnnotations).
 var repeatedAnnotations = map[string]bool{
-	deployv1alpha1.RevisionAnnotation:           true,
-	deployv1alpha1.BackupFileAnnotation:         true,
-	TemplateHashAnnotation:                      true,
-	"deployment.kubernetes.io/revision":         true,
-	"deployment.kubernetes.io/desired-replicas": true,
-	"deployment.kubernetes.io/max-replicas":     true,
+	deployv1alpha1.RevisionAnnotation:   true,
+	deployv1alpha1.BackupFileAnnotation: true,
+	TemplateHashAnnotation:              true,
 }
 
 // annotations is m rebuilt with shared keys, and shared values where they repeat.

@@ -32,13 +32,15 @@ func TrimDeployment(obj any) (any, error) {
 
 // TrimReplicaSet is the cache transform for the colours' ReplicaSets, which the
 // promotion gate reads: metadata, replicas, status, and the hash of the pod template in
-// place of the template.
+// place of the template. Not the annotations: they are the Deployment controller's and
+// copies of the Deployment's, and a pass reads those on the Deployment.
 func TrimReplicaSet(obj any) (any, error) {
 	rs, ok := obj.(*appsv1.ReplicaSet)
 	if !ok {
 		return obj, nil
 	}
 	rs.ManagedFields = nil
+	rs.Annotations = nil
 	rs.Spec = appsv1.ReplicaSetSpec{
 		Replicas: rs.Spec.Replicas,
 		Template: corev1.PodTemplateSpec{ObjectMeta: hashedTemplateMeta(&rs.Spec.Template)},
