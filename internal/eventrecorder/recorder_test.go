@@ -2,6 +2,8 @@ package eventrecorder
 
 import (
 	"context"
+	goruntime "runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +120,30 @@ func TestAgainstAPIServer(t *testing.T) {
 	if got = notes(); len(got) != 5 {
 		t.Errorf("want the first Event, one ReconcileError, the same error past the window, Deploying about the new version and the long note; got %v", got)
 	}
+}
+
+// BenchmarkRememberedEventBytes reports the heap one remembered Event holds in the
+// repeat table (remembered-B/event; 10,000 Events, a window's worth at 1,000 releases).
+func BenchmarkRememberedEventBytes(b *testing.B) {
+	const events = 10000
+	heap := func() int64 {
+		goruntime.GC()
+		var m goruntime.MemStats
+		goruntime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	clock := clienttesting.NewFakePassiveClock(time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC))
+	ref := &corev1.ObjectReference{Kind: "SoftFactoryRelease", Namespace: "team-a", Name: "shop", UID: "uid-of-shop"}
+	var perEvent float64
+	for range b.N {
+		r := New(nil, runtime.NewScheme(), "softfactory-release-operator", clock)
+		before := heap()
+		for i := range events {
+			ref.ResourceVersion = strconv.Itoa(i)
+			r.isRepeat(fingerprint(ref, corev1.EventTypeNormal, "Deploying", "Deploy", "Rolling shop-green to revision abc"), clock.Now())
+		}
+		perEvent = float64(heap()-before) / events
+		goruntime.KeepAlive(r)
+	}
+	b.ReportMetric(perEvent, "remembered-B/event")
 }
