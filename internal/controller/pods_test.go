@@ -88,6 +88,10 @@ var _ = Describe("The release's pods", func() {
 			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "i", Command: []string{"/bin/sh", "-c", "long script"}}}},
 			Status:     terminatedStatus("Error", 1, started),
 		}
+		pod.Status.Conditions = []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady"},
+			{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: "0/3 nodes are available"},
+		}
 		out, err := cacheshape.TrimPod(pod)
 		Expect(err).NotTo(HaveOccurred())
 		trimmed := out.(*corev1.Pod)
@@ -95,6 +99,8 @@ var _ = Describe("The release's pods", func() {
 		Expect(trimmed.Spec.Containers[0].Command).To(BeNil())
 		Expect(trimmed.Labels).To(HaveKeyWithValue("a", "b"))
 		Expect(containerStarted(trimmed)).To(BeTrue())
+		Expect(trimmed.Status.Conditions).To(ConsistOf(HaveField("Type", corev1.PodScheduled)), "only the condition a pass reads")
+		Expect(podWaitingReason(trimmed)).To(Equal("Unschedulable: 0/3 nodes are available"))
 	})
 
 	It("finds a Job's pods and a colour's pods when a pass observes the release", func() {

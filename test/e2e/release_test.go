@@ -25,6 +25,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -241,6 +242,22 @@ var _ = Describe("A release on a real control plane", Ordered, Serial, func() {
 		// green's); the failed revisions' Jobs go, their records stay in the history above.
 		Eventually(func() []string { return slices.Sorted(maps.Keys(expectOneJobPerStep(ctx, r))) }).WithContext(ctx).
 			Should(ConsistOf(rev, getDeployment(ctx, namespace, name+"-green").Annotations[deployv1alpha1.RevisionAnnotation]))
+
+		By("leaving each colour one ReplicaSet, its current one, after blue ran three templates")
+		for _, colour := range []string{"blue", "green"} {
+			d := getDeployment(ctx, namespace, name+"-"+colour)
+			Eventually(func(g Gomega) {
+				list := &appsv1.ReplicaSetList{}
+				g.Expect(k8s.List(ctx, list, client.InNamespace(namespace))).To(Succeed())
+				var owned []string
+				for _, rs := range list.Items {
+					if metav1.IsControlledBy(&rs, d) {
+						owned = append(owned, rs.Name)
+					}
+				}
+				g.Expect(owned).To(HaveLen(1), "%s's Deployment keeps old ReplicaSets", colour)
+			}).WithContext(ctx).Should(Succeed())
+		}
 		Expect(guard.Checks()).To(BeNumerically(">", 0))
 	})
 })
