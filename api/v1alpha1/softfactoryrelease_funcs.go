@@ -43,6 +43,11 @@ const (
 	// AllowRollbackPastContractAnnotation lets the revision named by its value run although
 	// a later revision's contract step has changed the schema it was written for.
 	AllowRollbackPastContractAnnotation = "deploy.softfactory.io/allow-rollback-past-contract"
+	// ReconcileRequestAnnotation asks for a pass over the release now: any new value (a
+	// time, by convention) does. The operator needs none, it watches what it owns; it is
+	// for scripts and benchmarks. Annotations outside deploy.softfactory.io/ never cause a
+	// pass: the operator's cache does not keep them (cacheshape.OwnAnnotations).
+	ReconcileRequestAnnotation = "deploy.softfactory.io/reconcile-requested-at"
 )
 
 // Labels and annotations the operator puts on what it makes.

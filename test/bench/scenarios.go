@@ -523,8 +523,9 @@ func (b *bench) memory(releases int, label string) error {
 }
 
 // resync counts the operator's API writes while nothing changes (a window), then while
-// every release is reconciled again (a no-op annotation on each: annotation changes
-// pass the release watch's predicate).
+// every release is reconciled again (a new reconcile-requested-at annotation on each:
+// changes to the operator's own annotations pass the release watch's predicate; others
+// are not in its cache, so they would not).
 func (b *bench) resync(ctx context.Context, n int, label string) error {
 	if err := b.settle(b.cfg.settleIdle); err != nil {
 		return err
@@ -547,7 +548,9 @@ func (b *bench) resync(ctx context.Context, n int, label string) error {
 		u.SetGroupVersionKind(releaseGVK)
 		u.SetNamespace(b.cfg.namespace)
 		u.SetName(name)
-		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{"bench.softfactory.io/resync":%q}}}`, stamp)
+		// The operator's ReconcileRequestAnnotation; the benchmark talks to the cluster
+		// as any client does, without the operator's packages.
+		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{"deploy.softfactory.io/reconcile-requested-at":%q}}}`, stamp)
 		return b.k8s.Patch(ctx, u, client.RawPatch(types.MergePatchType, patch))
 	})
 	if err != nil {
