@@ -43,6 +43,8 @@ type config struct {
 	clusterNote, note                          string
 	operatorArgs                               []string
 	profile                                    string
+	// heapProfiles lets the operator sample allocations (-heap-profiles).
+	heapProfiles bool
 
 	replicas, scaleDownDelaySeconds int
 	// scales are the release counts the run grows through; at each, the sequential
@@ -101,6 +103,7 @@ func main() {
 	flag.IntVar(&jobsRevisions, "jobs-revisions", 0, "with -profile jobs: override the revisions each release goes through after its first (10)")
 	flag.DurationVar(&jobsStopAfter, "jobs-stop-after", 0, "with -profile jobs: start no revision after this long since the first create, and take the end readings (0: run every revision)")
 	flag.IntVar(&jobsLimit, "jobs-history-limit", 0, "with -profile jobs: set the releases' spec.revisionHistoryLimit (default: unset, the operator's 10)")
+	flag.BoolVar(&cfg.heapProfiles, "heap-profiles", false, "with -profile jobs: let the operator sample allocations, so the heap-*.pb.gz beside results.json say what the heap holds (its RSS then includes the sampler's table, ~2 MiB)")
 	flag.StringVar(&cfg.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the benchmark cluster")
 	flag.StringVar(&cfg.operatorBin, "operator", "bin/manager", "the operator binary to run")
 	flag.StringVar(&operatorArgs, "operator-args", "", "extra flags for the operator, space-separated (e.g. \"--kube-api-qps=100\")")
@@ -206,10 +209,10 @@ func run(ctx context.Context, cfg config) error {
 	}
 	opLog, _ := filepath.Abs(filepath.Join(cfg.outDir, "operator.log"))
 	_ = os.Remove(opLog)
+	op := newOperator(cfg.operatorBin, cfg.kubeconfig, opLog, cfg.operatorArgs, cfg.jobs != nil, cfg.heapProfiles)
 	b := &bench{
-		cfg: cfg, k8s: k8s, images: map[string]string{},
-		op:  newOperator(cfg.operatorBin, cfg.kubeconfig, opLog, cfg.operatorArgs, cfg.jobs != nil),
-		res: &results{Profile: cfg.profile, Started: time.Now(), Machine: describeMachine(), OperatorArgs: cfg.operatorArgs, Commit: checkoutCommit(), Cluster: cfg.clusterNote, Note: cfg.note},
+		cfg: cfg, k8s: k8s, images: map[string]string{}, op: op,
+		res: &results{Profile: cfg.profile, Started: time.Now(), Machine: describeMachine(), OperatorArgs: cfg.operatorArgs, OperatorEnv: op.Env, Commit: checkoutCommit(), Cluster: cfg.clusterNote, Note: cfg.note},
 	}
 	if err := b.ensureNamespace(ctx, cfg.namespace); err != nil {
 		return err

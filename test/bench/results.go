@@ -19,6 +19,7 @@ type results struct {
 	Finished     time.Time `json:"finished"`
 	Machine      machine   `json:"machine"`
 	OperatorArgs []string  `json:"operatorArgs"`
+	OperatorEnv  []string  `json:"operatorEnv,omitempty"`
 	// Commit is the checkout the operator was built from, with "+dirty" when its code
 	// (api/, cmd/, internal/) had uncommitted changes.
 	Commit string `json:"commit"`

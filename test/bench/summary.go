@@ -100,6 +100,9 @@ func (res *results) summary() string {
 	if res.Note != "" {
 		fmt.Fprintf(&b, "Note: %s\n", res.Note)
 	}
+	if len(res.OperatorEnv) > 0 {
+		fmt.Fprintf(&b, "Operator environment beyond the benchmark's: `%s`.\n", strings.Join(res.OperatorEnv, " "))
+	}
 	if len(res.OperatorArgs) > 0 {
 		fmt.Fprintf(&b, "Operator flags beyond the defaults: `%s`.\n", strings.Join(res.OperatorArgs, " "))
 	}

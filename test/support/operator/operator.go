@@ -33,6 +33,8 @@ type Process struct {
 	PIDPath string
 	// Args are the flags of every start. The health-probe address is added.
 	Args []string
+	// Env is added to the suite's own environment for every start.
+	Env []string
 	// AddrFlags are flags that each get a free loopback address per start (e.g.
 	// --metrics-bind-address); Addr reads them back.
 	AddrFlags []string
@@ -92,7 +94,7 @@ func (p *Process) startOnce() error {
 	_, _ = fmt.Fprintf(logFile, "=== %s: operator start #%d at %s ===\n",
 		p.Suite, p.starts, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(p.Binary, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+p.Kubeconfig)
+	cmd.Env = append(append(os.Environ(), p.Env...), "KUBECONFIG="+p.Kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = dieWithParent()
 	p.startedAt = time.Now()
