@@ -103,7 +103,7 @@ func main() {
 	flag.IntVar(&jobsRevisions, "jobs-revisions", 0, "with -profile jobs: override the revisions each release goes through after its first (10)")
 	flag.DurationVar(&jobsStopAfter, "jobs-stop-after", 0, "with -profile jobs: start no revision after this long since the first create, and take the end readings (0: run every revision)")
 	flag.IntVar(&jobsLimit, "jobs-history-limit", 0, "with -profile jobs: set the releases' spec.revisionHistoryLimit (default: unset, the operator's 10)")
-	flag.BoolVar(&cfg.heapProfiles, "heap-profiles", false, "with -profile jobs: let the operator sample allocations, so the heap-*.pb.gz beside results.json say what the heap holds (its RSS then includes the sampler's table, ~2 MiB)")
+	flag.BoolVar(&cfg.heapProfiles, "heap-profiles", false, "with -profile jobs: let the operator sample allocations, so the heap-*.pb.gz beside results.json say what the heap holds (its RSS then includes the sampler's table: 4.7 MiB more at 100 releases after 11 revisions)")
 	flag.StringVar(&cfg.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the benchmark cluster")
 	flag.StringVar(&cfg.operatorBin, "operator", "bin/manager", "the operator binary to run")
 	flag.StringVar(&operatorArgs, "operator-args", "", "extra flags for the operator, space-separated (e.g. \"--kube-api-qps=100\")")
